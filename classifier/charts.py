@@ -1,0 +1,96 @@
+"""Small SVG line charts drawn on the server from the same rows as the epoch table.
+
+SVG rather than matplotlib images: it is text, so the live-updating fragment carries it
+with the table, and it stays sharp at any size. No JavaScript charting library needed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+WIDTH, HEIGHT = 420, 240
+LEFT, RIGHT, TOP, BOTTOM = 48, 12, 28, 36
+COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b")
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    points: list[tuple[float, float]]  # (x, y)
+
+
+def _ticks(low: float, high: float, count: int = 5) -> list[float]:
+    if high == low:
+        return [low]
+    step = (high - low) / (count - 1)
+    return [low + i * step for i in range(count)]
+
+
+def line_chart(*, title: str, x_label: str, y_label: str, series: list[Series],
+               y_format: str = "{:.3f}") -> SafeString:
+    points = [p for s in series for p in s.points]
+    if not points:
+        return mark_safe(
+            f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(title)}">'
+            f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle" class="chart-empty">'
+            f"{escape(title)}: no epochs yet</text></svg>"
+        )
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    x_min, x_max = min(xs), max(max(xs), min(xs) + 1)
+    y_min, y_max = min(ys), max(ys)
+    pad = (y_max - y_min) * 0.08 or 0.05
+    y_min, y_max = y_min - pad, y_max + pad
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+
+    def sx(x: float) -> float:
+        return LEFT + (x - x_min) / (x_max - x_min) * plot_w
+
+    def sy(y: float) -> float:
+        return TOP + (1 - (y - y_min) / (y_max - y_min)) * plot_h
+
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(title)}" '
+        'xmlns="http://www.w3.org/2000/svg">',
+        f'<text x="{WIDTH / 2}" y="16" text-anchor="middle" class="chart-title">{escape(title)}</text>',
+        f'<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" class="chart-frame"/>',
+    ]
+    for y in _ticks(y_min, y_max):
+        parts.append(f'<line x1="{LEFT}" x2="{LEFT + plot_w}" y1="{sy(y):.1f}" y2="{sy(y):.1f}" class="chart-grid"/>')
+        parts.append(f'<text x="{LEFT - 4}" y="{sy(y) + 4:.1f}" text-anchor="end" class="chart-tick">'
+                     f"{escape(y_format.format(y))}</text>")
+    x_ticks = sorted({round(x) for x in _ticks(x_min, x_max, min(6, int(x_max - x_min) + 1))})
+    for x in x_ticks:
+        parts.append(f'<text x="{sx(x):.1f}" y="{TOP + plot_h + 14}" text-anchor="middle" class="chart-tick">{x}</text>')
+    parts.append(f'<text x="{LEFT + plot_w / 2}" y="{HEIGHT - 4}" text-anchor="middle" class="chart-label">'
+                 f"{escape(x_label)}</text>")
+    parts.append(f'<text x="12" y="{TOP + plot_h / 2}" text-anchor="middle" class="chart-label" '
+                 f'transform="rotate(-90 12 {TOP + plot_h / 2})">{escape(y_label)}</text>')
+    for i, s in enumerate(series):
+        color = COLORS[i % len(COLORS)]
+        path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in s.points)
+        parts.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="2"/>')
+        for x, y in s.points:
+            parts.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="2.5" fill="{color}">'
+                         f"<title>{escape(s.name)} epoch {x:g}: {escape(y_format.format(y))}</title></circle>")
+        parts.append(f'<text x="{LEFT + 8 + i * 110}" y="{TOP + 14}" fill="{color}" class="chart-legend">'
+                     f"{escape(s.name)}</text>")
+    parts.append("</svg>")
+    return mark_safe("".join(parts))
+
+
+def run_curves(epochs: list) -> dict[str, SafeString]:
+    """The notebook's two plots: loss vs epoch and accuracy vs epoch, train and validation."""
+    return {
+        "loss": line_chart(
+            title="Loss", x_label="epoch", y_label="loss",
+            series=[Series("train", [(e.epoch, e.train_loss) for e in epochs]),
+                    Series("validation", [(e.epoch, e.val_loss) for e in epochs])],
+        ),
+        "accuracy": line_chart(
+            title="Accuracy", x_label="epoch", y_label="accuracy", y_format="{:.1%}",
+            series=[Series("train", [(e.epoch, e.train_acc) for e in epochs]),
+                    Series("validation", [(e.epoch, e.val_acc) for e in epochs])],
+        ),
+    }

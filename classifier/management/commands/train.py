@@ -1,0 +1,74 @@
+"""`manage.py train`: queue a run through the same service the admin uses; --wait follows it."""
+
+import time
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from classifier.models import RunStatus
+from classifier.selectors import runs as run_selectors
+from classifier.services import training as training_services
+from worker.config import DEVICES, OPTIMIZERS, PRESETS, ConfigError, TrainConfig, DEFAULT_PRESET
+
+
+class Command(BaseCommand):
+    help = "Queue a training run on the Celery worker; with --wait, follow it to the end."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--preset", choices=list(PRESETS), default=DEFAULT_PRESET)
+        parser.add_argument("--epochs", type=int)
+        parser.add_argument("--batch-size", type=int)
+        parser.add_argument("--lr", type=float)
+        parser.add_argument("--optimizer", choices=OPTIMIZERS)
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--limit", type=int, help="train on this many images only")
+        parser.add_argument("--device", choices=DEVICES, default="auto")
+        parser.add_argument("--note", default="")
+        parser.add_argument("--user", help="record the run as started by this username")
+        parser.add_argument("--wait", action="store_true", help="show progress until the run ends")
+        parser.add_argument("--poll", type=float, default=1.0, help="seconds between progress reads")
+
+    def handle(self, *args, **options):
+        try:
+            config = TrainConfig.for_preset(
+                options["preset"], epochs=options["epochs"], batch_size=options["batch_size"],
+                lr=options["lr"], optimizer=options["optimizer"], seed=options["seed"],
+                limit=options["limit"], device=options["device"],
+            )
+        except ConfigError as exc:
+            raise CommandError(str(exc)) from None
+        user = None
+        if options["user"]:
+            user = get_user_model().objects.filter(username=options["user"]).first()
+            if user is None:
+                raise CommandError(f"no user named {options['user']!r}")
+        run = training_services.training_run_create(created_by=user, config=config, note=options["note"])
+        self.stdout.write(f"run {run.pk} queued ({config.preset}, {config.epochs} epochs)")
+        if not options["wait"]:
+            return
+        run = self._follow(run.pk, options["poll"])
+        last = run_selectors.run_epochs(run=run)[-1:] or [None]
+        if last[0] is not None:
+            e = last[0]
+            self.stdout.write(
+                f"run {run.pk} {run.status}: epoch {e.epoch} train_loss {e.train_loss:.4f} "
+                f"val_loss {e.val_loss:.4f} train_acc {e.train_acc:.4f} val_acc {e.val_acc:.4f}"
+            )
+        if run.status != RunStatus.SUCCEEDED:
+            raise CommandError(f"run {run.pk} {run.status}" + (f": {run.error.splitlines()[0]}" if run.error else ""))
+        self.stdout.write(self.style.SUCCESS(f"run {run.pk} succeeded"))
+
+    def _follow(self, run_id: int, poll_s: float):
+        """A progress bar fed from the database, which is where the worker reports."""
+        run = run_selectors.run_get(run_id=run_id)
+        with tqdm(total=run.epochs_total, desc=f"run {run_id}", unit="epoch",
+                  bar_format="{l_bar}{bar}| {n:.2f}/{total} epochs [{elapsed}<{remaining}] {postfix}",
+                  file=self.stderr._out) as bar:
+            while True:
+                run = run_selectors.run_get(run_id=run_id)
+                bar.n = round(run.progress * run.epochs_total, 2)
+                bar.set_postfix_str(run.status)
+                if run.is_finished:
+                    return run
+                time.sleep(poll_s)

@@ -1,0 +1,134 @@
+"""Training runs, their per-epoch logs and their checkpoints."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.files.storage import FileSystemStorage
+from django.db import models
+from django.utils import timezone
+
+
+def checkpoint_storage() -> FileSystemStorage:
+    # A callable, so tests and deployments can move CHECKPOINT_ROOT without a migration.
+    return FileSystemStorage(location=settings.CHECKPOINT_ROOT)
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", "queued"
+    RUNNING = "running", "running"
+    SUCCEEDED = "succeeded", "succeeded"
+    FAILED = "failed", "failed"
+    CANCELLED = "cancelled", "cancelled"
+
+
+ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+class TrainingRun(models.Model):
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED,
+                              db_index=True)
+    # The full TrainConfig as a dict (worker.config.TrainConfig.to_dict()).
+    config = models.JSONField()
+    preset = models.CharField(max_length=32)
+    seed = models.BigIntegerField()
+    note = models.CharField(max_length=200, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="training_runs")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    # Filled in by the worker that claims the run.
+    worker_host = models.CharField(max_length=255, blank=True)
+    device = models.CharField(max_length=100, blank=True, help_text="the device actually used")
+    precision = models.CharField(max_length=8, blank=True, help_text="fp32 or bf16")
+    torch_version = models.CharField(max_length=50, blank=True)
+    dataset_fingerprint = models.CharField(max_length=64, blank=True)
+    error = models.TextField(blank=True)
+
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    progress = models.FloatField(default=0.0, help_text="0 to 1, over all epochs")
+    epochs_done = models.PositiveIntegerField(default=0)
+    cancel_requested = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Run #{self.pk} ({self.preset}, {self.status})"
+
+    @property
+    def epochs_total(self) -> int:
+        return int(self.config.get("epochs", 0))
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def is_finished(self) -> bool:
+        return not self.is_active
+
+    def duration(self) -> timedelta | None:
+        if self.started_at is None:
+            return None
+        return (self.finished_at or timezone.now()) - self.started_at
+
+    def time_left(self) -> timedelta | None:
+        """Linear estimate from the time spent so far; None until there is something to go on."""
+        elapsed = self.duration()
+        if self.status != RunStatus.RUNNING or elapsed is None or self.progress <= 0.01:
+            return None
+        return elapsed * ((1 - self.progress) / self.progress)
+
+    def is_stale(self, now=None) -> bool:
+        """Running, but its worker has not been heard from for longer than allowed."""
+        if self.status != RunStatus.RUNNING:
+            return False
+        now = now or timezone.now()
+        last_sign = self.heartbeat_at or self.started_at or self.created_at
+        return now - last_sign > timedelta(seconds=settings.RUN_STALE_AFTER_S)
+
+
+class EpochLog(models.Model):
+    run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="epochs")
+    epoch = models.PositiveIntegerField()
+    train_loss = models.FloatField()
+    train_acc = models.FloatField()
+    val_loss = models.FloatField()
+    val_acc = models.FloatField()
+    seconds = models.FloatField()
+    lr = models.FloatField()
+
+    class Meta:
+        ordering = ["run", "epoch"]
+        constraints = [models.UniqueConstraint(fields=["run", "epoch"], name="one_log_per_epoch")]
+
+    def __str__(self) -> str:
+        return f"Run #{self.run_id} epoch {self.epoch}"
+
+
+class Checkpoint(models.Model):
+    """One saved model file. Files are immutable: a new epoch writes a new file."""
+
+    run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="checkpoints")
+    epoch = models.PositiveIntegerField()
+    file = models.FileField(storage=checkpoint_storage, max_length=500)
+    size = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    val_acc = models.FloatField()
+    val_loss = models.FloatField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["run", "epoch"]
+        constraints = [models.UniqueConstraint(fields=["run", "epoch"], name="one_checkpoint_per_epoch")]
+
+    def __str__(self) -> str:
+        return f"Checkpoint #{self.pk} (run #{self.run_id}, epoch {self.epoch})"
+
+    @property
+    def filename(self) -> str:
+        return f"run{self.run_id}-epoch{self.epoch:03d}.pt"

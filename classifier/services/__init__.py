@@ -1,0 +1,1 @@
+"""Writes. Each module holds the plain functions that change one kind of record."""

@@ -1,0 +1,39 @@
+from datetime import timedelta
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def duration(value: timedelta | float | None) -> str:
+    """'1 h 04 min', '3 min 20 s', '12.3 s' from a timedelta or seconds; '' for None."""
+    if value is None:
+        return ""
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+@register.filter
+def pct(value: float | None, digits: int = 2) -> str:
+    if value is None:
+        return ""
+    return f"{value * 100:.{digits}f} %"
+
+
+@register.filter
+def filesize(num_bytes: int | None) -> str:
+    if num_bytes is None:
+        return ""
+    size = float(num_bytes)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"

@@ -1,0 +1,76 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from classifier.charts import run_curves
+from classifier.forms import TrainingRunForm
+from classifier.selectors import runs as run_selectors
+from classifier.services import training as training_services
+from classifier.views.access import staff_required
+
+LIVE_POLL_MS = 2000
+
+
+@login_required
+def run_list(request):
+    return render(request, "classifier/run_list.html", {"runs": run_selectors.runs_for_list()})
+
+
+@staff_required
+def run_new(request):
+    form = TrainingRunForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        run = training_services.training_run_create(
+            created_by=request.user, config=form.cleaned_data["config"], note=form.cleaned_data["note"]
+        )
+        messages.success(request, f"Run #{run.pk} queued.")
+        return redirect("run_detail", run_id=run.pk)
+    return render(request, "classifier/run_new.html", {"form": form})
+
+
+def _run_context(run) -> dict:
+    epochs = run_selectors.run_epochs(run=run)
+    best = run_selectors.run_best_checkpoint(run=run)
+    return {
+        "run": run,
+        "epochs": epochs,
+        "curves": run_curves(epochs),
+        "checkpoints": run_selectors.run_checkpoints(run=run),
+        "best_checkpoint_id": best.pk if best else None,
+        "poll_ms": LIVE_POLL_MS,
+    }
+
+
+@login_required
+def run_detail(request, run_id: int):
+    run = run_selectors.run_get(run_id=run_id)
+    return render(request, "classifier/run_detail.html", _run_context(run))
+
+
+@login_required
+def run_live(request, run_id: int):
+    """The changing part of the run page, fetched every few seconds while the run is active."""
+    run = run_selectors.run_get(run_id=run_id)
+    return render(request, "classifier/_run_live.html", _run_context(run))
+
+
+@require_POST
+@staff_required
+def run_cancel(request, run_id: int):
+    run = run_selectors.run_get(run_id=run_id)
+    run = training_services.training_run_cancel(run=run, user=request.user)
+    messages.info(request, f"Run #{run.pk}: {'cancelled' if run.is_finished else 'cancel requested'}.")
+    return redirect("run_detail", run_id=run.pk)
+
+
+@login_required
+def checkpoint_download(request, checkpoint_id: int):
+    checkpoint = run_selectors.checkpoint_get(checkpoint_id=checkpoint_id)
+    try:
+        handle = checkpoint.file.open("rb")
+    except FileNotFoundError:
+        raise Http404("The checkpoint file is missing on the server.") from None
+    return FileResponse(handle, as_attachment=True, filename=checkpoint.filename,
+                        content_type="application/octet-stream")

@@ -1,0 +1,1 @@
+"""Data loading and photo preprocessing: plain numpy and Pillow, no Django, no Celery."""

@@ -1,0 +1,136 @@
+"""Training presets and the typed run config. No torch here: the web process reads these
+to build its forms and validate input, and it must never import torch."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("constant", "onecycle")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A model architecture plus the recipe that trains it well."""
+
+    name: str
+    description: str  # shown on the New run page: what to expect, in a user's words
+    arch: str  # a key of worker.engine.ARCHITECTURES
+    epochs: int
+    batch_size: int
+    lr: float  # peak learning rate
+    optimizer: str
+    weight_decay: float = 0.0
+    label_smoothing: float = 0.0
+    schedule: str = "constant"  # "onecycle": short linear warm-up, then a linear fall to zero
+    warmup_fraction: float = 0.0  # share of all steps spent warming up (onecycle only)
+    augment: bool = False  # random crop (2 px padding) and horizontal flip, batched on tensors
+    tta_flip: bool = False  # average the logits of the image and its mirror at evaluation
+    normalize: tuple[float, float] = (0.5, 0.5)  # (mean, std) applied to pixels in [0, 1]
+
+
+PRESETS: dict[str, Preset] = {
+    preset.name: preset
+    for preset in (
+        Preset(
+            name="seed",
+            description="The original notebook: two conv layers, Adam 1e-3, batch 64, "
+            "10 epochs. About 91% test accuracy; the baseline to compare against.",
+            arch="seed",
+            epochs=10,
+            batch_size=64,
+            lr=1e-3,
+            optimizer="adam",
+        ),
+        Preset(
+            name="fast",
+            description="Default. A small batch-norm CNN with warm-up and a falling learning "
+            "rate, label smoothing and light augmentation. Beats the notebook by about "
+            "2.5 points in the same time on a laptop CPU; seconds on a GPU.",
+            arch="fast",
+            epochs=10,
+            batch_size=256,
+            lr=2e-3,
+            optimizer="adamw",
+            weight_decay=5e-4,
+            label_smoothing=0.1,
+            schedule="onecycle",
+            warmup_fraction=0.1,
+            augment=True,
+            tta_flip=True,
+            normalize=(0.2860, 0.3530),
+        ),
+    )
+}
+DEFAULT_PRESET = "fast"
+
+
+class ConfigError(ValueError):
+    """A config a user asked for that cannot be trained; the message says why."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a run's numbers. Stored on the run as JSON, in the checkpoint too."""
+
+    preset: str = DEFAULT_PRESET
+    epochs: int = 10
+    batch_size: int = 256
+    lr: float = 2e-3
+    optimizer: str = "adamw"
+    seed: int = 0  # initial weights, shuffling, augmentation and the validation split
+    limit: int | None = None  # train on this many images only (after the validation split)
+    val_size: int = 5000  # images carved from the 60,000 training images for validation
+    device: str = "auto"  # "auto" takes CUDA when the worker has it
+    extra: dict[str, Any] = field(default_factory=dict)  # room for later features (fine-tunes)
+
+    @classmethod
+    def for_preset(cls, preset: str = DEFAULT_PRESET, **overrides: Any) -> "TrainConfig":
+        """The preset's defaults, with any non-None override on top, validated."""
+        if preset not in PRESETS:
+            raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+        p = PRESETS[preset]
+        values: dict[str, Any] = dict(
+            preset=preset, epochs=p.epochs, batch_size=p.batch_size, lr=p.lr, optimizer=p.optimizer
+        )
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.from_dict(values)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"unknown config fields: {', '.join(sorted(unknown))}")
+        config = cls(**data)
+        config.validate()
+        return config
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @property
+    def recipe(self) -> Preset:
+        return PRESETS[self.preset]
+
+    def validate(self) -> None:
+        checks = [
+            (self.preset in PRESETS, f"unknown preset {self.preset!r}"),
+            (isinstance(self.epochs, int) and 1 <= self.epochs <= 500, "epochs must be 1 to 500"),
+            (isinstance(self.batch_size, int) and 1 <= self.batch_size <= 8192,
+             "batch size must be 1 to 8192"),
+            (isinstance(self.lr, (int, float)) and 0 < self.lr <= 10, "learning rate must be in (0, 10]"),
+            (self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}"),
+            (isinstance(self.seed, int) and 0 <= self.seed < 2**32, "seed must be 0 to 2**32-1"),
+            (self.limit is None or (isinstance(self.limit, int) and self.limit >= 1),
+             "limit must be a positive number of images"),
+            (isinstance(self.val_size, int) and 100 <= self.val_size <= 30_000,
+             "validation size must be 100 to 30,000 images"),
+            (self.device in DEVICES, f"device must be one of {', '.join(DEVICES)}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)

@@ -1,0 +1,84 @@
+"""Celery tasks: thin adapters from a primary key to a service or the engine.
+
+The web process imports this module to enqueue, so nothing here imports torch at module
+level; the engine is imported inside the task bodies, which only run on workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import traceback
+
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import worker_ready
+from django.conf import settings
+from django.db import close_old_connections
+
+from classifier.services import training as training_services
+
+logger = logging.getLogger(__name__)
+
+
+def worker_identity() -> str:
+    return f"{socket.gethostname()} (pid {os.getpid()})"
+
+
+@shared_task(name="worker.tasks.train_run")
+def train_run(run_id: int) -> None:
+    """Claim the run, train it, and leave it succeeded, failed or cancelled, never running."""
+    run = training_services.training_run_claim(run_id=run_id, worker_host=worker_identity())
+    if run is None:
+        logger.info("run %s: not queued any more (cancelled, or another worker has it)", run_id)
+        return
+    from worker.training_job import train_and_record  # torch: workers only
+
+    try:
+        train_and_record(run)
+    except training_services.RunCancelRequested:
+        training_services.training_run_mark_cancelled(run_id=run_id)
+        logger.info("run %s cancelled", run_id)
+    except training_services.RunLost as exc:
+        logger.warning("run %s: %s; stopping", run_id, exc)
+    except SoftTimeLimitExceeded:
+        training_services.training_run_fail(
+            run_id=run_id, error=f"Stopped at the time limit of {settings.RUN_TIME_LIMIT_S} s."
+        )
+    except Exception as exc:  # noqa: BLE001 - any failure must end up on the run, with its reason
+        logger.exception("run %s failed", run_id)
+        training_services.training_run_fail(
+            run_id=run_id, error=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=8)}"
+        )
+    else:
+        training_services.training_run_succeed(run_id=run_id)
+
+
+@shared_task(name="worker.tasks.sweep_runs")
+def sweep_runs() -> list[int]:
+    return training_services.training_runs_sweep()
+
+
+def _sweep_forever(stop: threading.Event) -> None:
+    # Runs in the worker's main process, beside the pool, so it sweeps even while this
+    # worker's only child is busy training.
+    while not stop.wait(settings.RUN_SWEEP_INTERVAL_S):
+        try:
+            training_services.training_runs_sweep()
+        except Exception:  # noqa: BLE001 - a failed sweep is retried at the next interval
+            logger.exception("periodic sweep failed")
+        finally:
+            close_old_connections()
+
+
+@worker_ready.connect
+def sweep_at_worker_start(**_kwargs) -> None:
+    """A worker that starts after a crash fails the runs the dead worker left running."""
+    failed = training_services.training_runs_sweep()
+    if failed:
+        logger.warning("runs left running by a dead worker marked failed: %s", failed)
+    close_old_connections()
+    threading.Thread(target=_sweep_forever, args=(threading.Event(),), name="run-sweep",
+                     daemon=True).start()
