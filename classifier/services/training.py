@@ -34,7 +34,7 @@ class RunCancelRequested(Exception):
 
 def _enqueue_training(run_id: int) -> None:
     # Imported here: worker.tasks pulls in Celery task machinery the web only needs to send.
-    from worker.tasks import train_run
+    from worker.tasks.training import train_run
 
     train_run.delay(run_id)
 

@@ -1,8 +1,5 @@
-"""Celery tasks: thin adapters from a primary key to a service or the engine.
-
-The web process imports this module to enqueue, so nothing here imports torch at module
-level; the engine is imported inside the task bodies, which only run on workers.
-"""
+"""Training tasks: thin adapters from a run's primary key to the training job, plus the sweep
+that fails runs whose worker died."""
 
 from __future__ import annotations
 
