@@ -11,7 +11,7 @@ import traceback
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
-from celery.signals import worker_ready
+from celery.signals import worker_process_init, worker_ready
 from django.conf import settings
 from django.db import close_old_connections
 
@@ -68,6 +68,12 @@ def _sweep_forever(stop: threading.Event) -> None:
             logger.exception("periodic sweep failed")
         finally:
             close_old_connections()
+
+
+@worker_process_init.connect
+def import_engine_early(**_kwargs) -> None:
+    """Pay for importing torch when a pool process starts, not when its first run arrives."""
+    import worker.engine  # noqa: F401
 
 
 @worker_ready.connect
