@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 from django.conf import settings
@@ -10,9 +11,22 @@ from django.db import models
 from django.utils import timezone
 
 
+class CheckpointStorage(FileSystemStorage):
+    """Files under settings.CHECKPOINT_ROOT, read when used rather than at import, the way
+    FileSystemStorage reads MEDIA_ROOT, so tests and deployments can move it."""
+
+    @property
+    def base_location(self):
+        return self._value_or_setting(self._location, settings.CHECKPOINT_ROOT)
+
+    @property
+    def location(self):
+        return os.path.abspath(self.base_location)
+
+
 def checkpoint_storage() -> FileSystemStorage:
-    # A callable, so tests and deployments can move CHECKPOINT_ROOT without a migration.
-    return FileSystemStorage(location=settings.CHECKPOINT_ROOT)
+    # A callable keeps the storage out of migrations.
+    return CheckpointStorage()
 
 
 class RunStatus(models.TextChoices):

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Set up everything that is missing, then run the app: the web server and one Celery worker.
+#   ./run.sh                 http://127.0.0.1:8000 (HOST and PORT change it)
+# SQLite and files under var/ by default; DATABASE_URL, MEDIA_ROOT, CELERY_BROKER_URL, ...
+# override (see README).
+set -euo pipefail
+cd "$(dirname "$0")"
+source scripts/setup.sh
+
+HOST=${HOST:-127.0.0.1}
+PORT=${PORT:-8000}
+export DEBUG=${DEBUG:-1}
+
+ensure_venv
+ensure_fashion_mnist
+ensure_redis
+mkdir -p var/log
+
+say "Migrating the database"
+"$VENV/bin/python" manage.py migrate --noinput -v0
+
+if [ "$("$VENV/bin/python" manage.py shell -c 'from django.contrib.auth import get_user_model as g; print(g().objects.filter(is_superuser=True).exists())')" != "True" ]; then
+  password=${ADMIN_PASSWORD:-$("$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(12))')}
+  DJANGO_SUPERUSER_PASSWORD=$password "$VENV/bin/python" manage.py createsuperuser --noinput \
+    --username "${ADMIN_USER:-admin}" --email "${ADMIN_EMAIL:-admin@example.com}" >/dev/null
+  (umask 077; printf 'user: %s\npassword: %s\n' "${ADMIN_USER:-admin}" "$password" > var/admin-credentials.txt)
+  say "Created the staff user '${ADMIN_USER:-admin}' with password: $password (also in var/admin-credentials.txt)"
+fi
+
+say "Starting the Celery worker (log: var/log/worker.log)"
+"$VENV/bin/celery" -A worker worker --concurrency 1 --loglevel info >> var/log/worker.log 2>&1 &
+worker_pid=$!
+trap 'kill $worker_pid 2>/dev/null; wait $worker_pid 2>/dev/null' EXIT INT TERM
+
+say "Open http://$HOST:$PORT/  (sign in; staff start runs from 'New run' or the admin). Ctrl-C stops both."
+"$VENV/bin/python" manage.py runserver "$HOST:$PORT"

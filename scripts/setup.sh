@@ -1,0 +1,72 @@
+# Shared by run.sh and test.sh: install what is missing, start what is down. Idempotent:
+# a second run finds everything in place and takes seconds.
+# shellcheck shell=bash
+
+PYTHON=${PYTHON:-python3}
+VENV=.venv
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"
+  elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+  else return 1
+  fi
+}
+
+apt_install() {
+  # Install Debian packages that are missing; no-op when all are there.
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  say "Installing Debian packages: ${missing[*]}"
+  command -v apt-get >/dev/null 2>&1 || { echo "apt-get not found: install ${missing[*]} yourself" >&2; return 1; }
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null ||
+    { echo "Could not install ${missing[*]} (need root or sudo)" >&2; return 1; }
+}
+
+ensure_venv() {
+  if [ ! -x "$VENV/bin/python" ]; then
+    say "Creating the virtual environment in $VENV"
+    "$PYTHON" -m venv "$VENV"
+  fi
+  local stamp="$VENV/.requirements.sha256"
+  local want; want=$(sha256sum requirements.txt | cut -d' ' -f1)
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    say "Installing Python requirements (torch comes from local disk where available; a few minutes)"
+    "$VENV/bin/python" -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+    "$VENV/bin/python" -m pip install -q -r requirements.txt 2>&1 | grep -v "^WARNING: Location" || true
+    "$VENV/bin/python" -c "import django, celery, torch, torchvision" || { echo "pip install failed" >&2; return 1; }
+    echo "$want" > "$stamp"
+  fi
+}
+
+ensure_fashion_mnist() {
+  if "$VENV/bin/python" -m dataset.fashion_mnist >/dev/null 2>&1; then return 0; fi
+  say "Fashion-MNIST not found; trying Debian's dataset-fashion-mnist package"
+  if apt_install dataset-fashion-mnist && "$VENV/bin/python" -m dataset.fashion_mnist >/dev/null 2>&1; then return 0; fi
+  say "Trying a download with torchvision into var/data"
+  "$VENV/bin/python" -m dataset.fashion_mnist --download
+}
+
+redis_up() {
+  "$VENV/bin/python" - "${CELERY_BROKER_URL:-redis://127.0.0.1:6379/0}" <<'PY' >/dev/null 2>&1
+import sys, redis
+redis.Redis.from_url(sys.argv[1], socket_connect_timeout=1).ping()
+PY
+}
+
+ensure_redis() {
+  redis_up && return 0
+  if ! command -v redis-server >/dev/null 2>&1; then
+    apt_install redis-server || { echo "Redis is not running and could not be installed; start one and set CELERY_BROKER_URL" >&2; return 1; }
+  fi
+  say "Starting redis-server on 127.0.0.1:6379"
+  mkdir -p var/redis
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+    --dir "$PWD/var/redis" --logfile "$PWD/var/redis/redis.log"
+  for _ in $(seq 1 50); do redis_up && return 0; sleep 0.1; done
+  echo "redis-server did not come up; see var/redis/redis.log" >&2
+  return 1
+}

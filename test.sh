@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Install what the tests need (packages, Chromium, Fashion-MNIST), start Redis if it is down,
+# and run the whole suite. Extra arguments go to pytest: ./test.sh tests/test_views_runs.py -x
+set -euo pipefail
+cd "$(dirname "$0")"
+source scripts/setup.sh
+
+ensure_venv
+ensure_fashion_mnist
+apt_install chromium chromium-driver docker-compose
+ensure_redis
+
+exec "$VENV/bin/python" -m pytest "$@"

@@ -1,0 +1,61 @@
+"""The training task called directly, in this process, on a few hundred real images."""
+
+from pathlib import Path
+
+import torch
+
+from classifier.models import RunStatus, TrainingRun
+from classifier.services import training as services
+from tests.factories import TrainingRunFactory, tiny_config
+from worker import engine
+from worker.tasks.training import train_run
+
+
+def test_a_run_trains_to_succeeded_with_epochs_and_checkpoints(db, settings):
+    run = TrainingRunFactory(config=tiny_config(epochs=3).to_dict())
+    train_run(run.pk)
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert run.progress == 1.0 and run.epochs_done == 3 and run.finished_at
+    assert run.device.startswith("cpu") and run.precision in ("fp32", "bf16")
+    assert run.torch_version == torch.__version__ and len(run.dataset_fingerprint) == 64
+    logs = list(run.epochs.order_by("epoch"))
+    assert [e.epoch for e in logs] == [1, 2, 3]
+    assert logs[-1].train_loss < logs[0].train_loss
+    checkpoints = list(run.checkpoints.all())
+    assert 1 <= len(checkpoints) <= 2  # best and last (the same one when the last is best)
+    for checkpoint in checkpoints:
+        path = Path(settings.CHECKPOINT_ROOT) / checkpoint.file.name
+        assert engine.file_sha256(path) == checkpoint.sha256 and path.stat().st_size == checkpoint.size
+        model, payload = engine.load_checkpoint(path)
+        assert payload["epoch"] == checkpoint.epoch and payload["config"]["limit"] == 512
+
+
+def test_a_failure_is_recorded_with_its_reason(db):
+    run = TrainingRunFactory(config=tiny_config(device="cuda").to_dict())
+    train_run(run.pk)
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED
+    assert "DeviceUnavailable" in run.error and "cuda" in run.error
+
+
+def test_a_cancel_request_stops_the_run_as_cancelled(db, staff_user, monkeypatch):
+    run = TrainingRunFactory(config=tiny_config(epochs=5).to_dict())
+    real_heartbeat = services.training_run_heartbeat
+
+    def cancel_during_first_epoch(*, run_id, progress):
+        services.training_run_cancel(run=TrainingRun.objects.get(pk=run_id), user=staff_user)
+        real_heartbeat(run_id=run_id, progress=progress)
+
+    monkeypatch.setattr(services, "training_run_heartbeat", cancel_during_first_epoch)
+    train_run(run.pk)
+    run.refresh_from_db()
+    assert run.status == RunStatus.CANCELLED
+    assert run.epochs_done == 0 and run.epochs.count() == 0
+
+
+def test_a_run_that_is_not_queued_is_left_alone(db):
+    run = TrainingRunFactory(status=RunStatus.CANCELLED)
+    train_run(run.pk)
+    run.refresh_from_db()
+    assert run.status == RunStatus.CANCELLED and run.started_at is None

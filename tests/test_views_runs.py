@@ -1,0 +1,115 @@
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from classifier.models import RunStatus, TrainingRun
+from classifier.services import training as services
+from tests.factories import TrainingRunFactory
+
+
+@pytest.fixture
+def no_enqueue(monkeypatch):
+    sent = []
+    monkeypatch.setattr(services, "_enqueue_training", sent.append)
+    return sent
+
+
+def _with_epoch(run):
+    run.epochs.create(epoch=1, train_loss=0.61, train_acc=0.78, val_loss=0.52, val_acc=0.8125, seconds=3.5, lr=1e-3)
+    return run
+
+
+def test_run_list_shows_runs_to_signed_in_users(user_client):
+    run = _with_epoch(TrainingRunFactory(status=RunStatus.SUCCEEDED, note="first try"))
+    page = user_client.get(reverse("run_list")).content.decode()
+    assert f"#{run.pk}" in page and "first try" in page and "81.25 %" in page and "succeeded" in page
+
+
+def test_run_page_shows_epochs_curves_and_config(user_client):
+    run = _with_epoch(TrainingRunFactory())
+    page = user_client.get(reverse("run_detail", args=[run.pk])).content.decode()
+    assert "0.6100" in page and "81.25 %" in page and "<svg" in page and "1.00e-03" in page
+    assert "Cancel run" not in page  # not staff
+
+
+def test_live_fragment_carries_status_and_progress(user_client):
+    run = TrainingRunFactory(status=RunStatus.RUNNING, progress=0.5, epochs_done=1)
+    page = user_client.get(reverse("run_live", args=[run.pk])).content.decode()
+    assert 'data-active="1"' in page and "1 of 2 epochs" in page and "50 %" in page
+
+
+def test_anonymous_users_are_sent_to_login(client, db):
+    run = TrainingRunFactory()
+    for url in (reverse("run_list"), reverse("run_detail", args=[run.pk]), reverse("run_new")):
+        response = client.get(url)
+        assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+
+
+def test_non_staff_cannot_start_or_cancel(user_client, no_enqueue):
+    run = TrainingRunFactory()
+    assert user_client.get(reverse("run_new")).status_code == 403
+    assert user_client.post(reverse("run_new"), {"preset": "seed", "device": "auto"}).status_code == 403
+    assert user_client.post(reverse("run_cancel", args=[run.pk])).status_code == 403
+    assert TrainingRun.objects.count() == 1 and no_enqueue == []
+    run.refresh_from_db()
+    assert run.status == RunStatus.QUEUED
+
+
+def test_staff_start_a_run_with_preset_defaults_filling_blanks(staff_client, no_enqueue, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(reverse("run_new"), {"preset": "seed", "epochs": "3", "limit": "1000",
+                                                          "seed": "5", "device": "cpu", "optimizer": ""})
+    run = TrainingRun.objects.get()
+    assert response.status_code == 302 and response["Location"] == reverse("run_detail", args=[run.pk])
+    assert run.config["epochs"] == 3 and run.config["batch_size"] == 64 and run.config["lr"] == 1e-3
+    assert run.config["limit"] == 1000 and run.seed == 5 and run.config["device"] == "cpu"
+    assert no_enqueue == [run.pk]
+
+
+def test_the_form_reports_bad_values(staff_client, no_enqueue):
+    response = staff_client.post(reverse("run_new"), {"preset": "seed", "epochs": "0", "device": "auto"})
+    assert response.status_code == 200 and "greater than or equal to 1" in response.content.decode()
+    assert not TrainingRun.objects.exists()
+
+
+def test_staff_cancel_a_running_run(staff_client):
+    run = TrainingRunFactory(status=RunStatus.RUNNING)
+    response = staff_client.post(reverse("run_cancel", args=[run.pk]))
+    assert response.status_code == 302
+    run.refresh_from_db()
+    assert run.cancel_requested and run.status == RunStatus.RUNNING
+
+
+def test_posts_without_csrf_token_are_refused(staff_user, no_enqueue):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(staff_user)
+    run = TrainingRunFactory()
+    assert client.post(reverse("run_new"), {"preset": "seed", "device": "auto"}).status_code == 403
+    assert client.post(reverse("run_cancel", args=[run.pk])).status_code == 403
+    run.refresh_from_db()
+    assert run.status == RunStatus.QUEUED and TrainingRun.objects.count() == 1
+
+
+def test_admin_starts_a_run_through_the_service(staff_client, no_enqueue, django_capture_on_commit_callbacks):
+    add_url = reverse("admin:classifier_trainingrun_add")
+    assert "Start training" in staff_client.get(add_url).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(add_url, {"preset": "fast", "epochs": "1", "device": "auto"})
+    run = TrainingRun.objects.get()
+    assert response.status_code == 302 and run.config["preset"] == "fast" and run.config["epochs"] == 1
+    assert no_enqueue == [run.pk]
+
+
+def test_checkpoints_download_for_signed_in_users_only(user_client, settings, client):
+    run = TrainingRunFactory(status=RunStatus.SUCCEEDED)
+    path = settings.CHECKPOINT_ROOT / f"run-{run.pk}" / "epoch-001.pt"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"weights")
+    checkpoint = run.checkpoints.create(epoch=1, file=f"run-{run.pk}/epoch-001.pt", size=7, sha256="a" * 64,
+                                        val_acc=0.9, val_loss=0.3)
+    url = reverse("checkpoint_download", args=[checkpoint.pk])
+    response = user_client.get(url)
+    assert response.status_code == 200 and b"".join(response.streaming_content) == b"weights"
+    assert f"run{run.pk}-epoch001.pt" in response["Content-Disposition"]
+    client.logout()
+    assert client.get(url).status_code == 302
