@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/setup.sh
 
-ensure_venv
+ensure_venv requirements-dev.txt
 ensure_fashion_mnist
 apt_install chromium chromium-driver docker-compose
 ensure_redis

@@ -27,17 +27,18 @@ apt_install() {
 }
 
 ensure_venv() {
+  # $1: the requirements file (requirements.txt for the app, requirements-dev.txt for tests)
+  local requirements=${1:-requirements.txt}
   if [ ! -x "$VENV/bin/python" ]; then
     say "Creating the virtual environment in $VENV"
     "$PYTHON" -m venv "$VENV"
   fi
   local stamp="$VENV/.requirements.sha256"
-  local want; want=$(sha256sum requirements.txt | cut -d' ' -f1)
+  local want; want=$(cat "$requirements" requirements.txt | sha256sum | cut -d' ' -f1)-$requirements
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     say "Installing Python requirements (torch comes from local disk where available; a few minutes)"
-    "$VENV/bin/python" -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-    "$VENV/bin/python" -m pip install -q -r requirements.txt 2>&1 | grep -v "^WARNING: Location" || true
-    "$VENV/bin/python" -c "import django, celery, torch, torchvision" || { echo "pip install failed" >&2; return 1; }
+    "$VENV/bin/python" -m pip install -q --upgrade pip
+    "$VENV/bin/python" -m pip install -q -r "$requirements" || { echo "pip install failed" >&2; return 1; }
     echo "$want" > "$stamp"
   fi
 }
