@@ -30,3 +30,8 @@ def staff_client(client, staff_user):
 def user_client(client, plain_user):
     client.force_login(plain_user)
     return client
+
+
+# Defined once here so the whole session shares a single worker process (a fixture imported
+# into two conftests would start two workers competing for the same queue).
+from tests.worker_fixtures import live_worker, worker  # noqa: E402,F401

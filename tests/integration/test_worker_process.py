@@ -86,3 +86,15 @@ def test_a_run_whose_worker_is_killed_ends_failed_after_the_sweep(transactional_
     finally:
         successor.stop()
     assert run.status == RunStatus.FAILED and "stopped responding" in run.error
+
+
+def test_staff_cancel_stops_a_running_run_in_the_worker(worker):
+    staff = StaffFactory()
+    run = services.training_run_create(created_by=staff, config=tiny_config(epochs=5, limit=20_000))
+    wait_for(lambda: _status(run.pk).progress > 0, timeout=120, message="the run to start training")
+    asked = time.monotonic()
+    services.training_run_cancel(run=_status(run.pk), user=staff)
+    run = wait_for(lambda: _status(run.pk) if _status(run.pk).is_finished else None, timeout=60,
+                   message="the worker to stop")
+    assert run.status == RunStatus.CANCELLED and run.epochs_done < 5
+    assert time.monotonic() - asked < 15  # a heartbeat interval plus a batch, with room for a busy CI
