@@ -1,1 +1,1 @@
-from tests.worker_fixtures import live_worker, worker  # noqa: F401
+"""Integration tests: a real Celery worker (the session-wide `worker` fixture, from tests/conftest.py)."""
