@@ -1,4 +1,5 @@
-"""Small SVG line charts drawn on the server from the same rows as the epoch table.
+"""Small SVG charts drawn on the server from stored rows: a run's curves, a report's reliability
+diagram, and the cell colours of the confusion-matrix heat maps.
 
 SVG rather than matplotlib images: it is text, so the live-updating fragment carries it
 with the table, and it stays sharp at any size. No JavaScript charting library needed."""
@@ -9,6 +10,8 @@ from dataclasses import dataclass
 
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
+
+from classifier import formatting
 
 WIDTH, HEIGHT = 420, 240
 LEFT, RIGHT, TOP, BOTTOM = 48, 12, 28, 36
@@ -94,3 +97,72 @@ def run_curves(epochs: list) -> dict[str, SafeString]:
                     Series("validation", [(e.epoch, e.val_acc) for e in epochs])],
         ),
     }
+
+
+def reliability_diagram(*, bins: list[dict], ece: float) -> SafeString:
+    """Accuracy against confidence per bin, with the diagonal a calibrated model would follow.
+
+    Bars show each bin's accuracy; the hatched part up to the bin's mean confidence is the gap
+    ECE averages (weighted by the bin's share of samples)."""
+    size, left, bottom, top, right = 300, 44, 36, 28, 12
+    plot = size - left - right
+    height = top + plot + bottom
+
+    def sx(x: float) -> float:
+        return left + x * plot
+
+    def sy(y: float) -> float:
+        return top + (1 - y) * plot
+
+    title = f"Reliability · ECE {formatting.decimal(ece)}"
+    parts = [
+        f'<svg class="chart reliability" viewBox="0 0 {size} {height}" role="img" aria-label="{escape(title)}" '
+        'xmlns="http://www.w3.org/2000/svg">',
+        f'<text x="{size / 2}" y="16" text-anchor="middle" class="chart-title">{escape(title)}</text>',
+        f'<rect x="{left}" y="{top}" width="{plot}" height="{plot}" class="chart-frame"/>',
+    ]
+    for tick in (0, 0.25, 0.5, 0.75, 1):
+        parts.append(f'<line x1="{left}" x2="{left + plot}" y1="{sy(tick):.1f}" y2="{sy(tick):.1f}" class="chart-grid"/>')
+        parts.append(f'<text x="{left - 4}" y="{sy(tick) + 4:.1f}" text-anchor="end" class="chart-tick">{tick:g}</text>')
+        parts.append(f'<text x="{sx(tick):.1f}" y="{top + plot + 14}" text-anchor="middle" class="chart-tick">{tick:g}</text>')
+    for b in bins:
+        if not b["count"]:
+            continue
+        x, w = sx(b["lower"]) + 1, (b["upper"] - b["lower"]) * plot - 2
+        acc, conf = b["accuracy"], b["confidence"]
+        tip = (f"confidence {b['lower']:.2f}–{b['upper']:.2f}: {b['count']} samples, "
+               f"accuracy {formatting.percent(acc)}, mean confidence {formatting.percent(conf)}")
+        parts.append(f'<rect x="{x:.1f}" y="{sy(acc):.1f}" width="{w:.1f}" height="{sy(0) - sy(acc):.1f}" '
+                     f'class="reliability-bar"><title>{escape(tip)}</title></rect>')
+        low, high = sorted((acc, conf))
+        parts.append(f'<rect x="{x:.1f}" y="{sy(high):.1f}" width="{w:.1f}" height="{sy(low) - sy(high):.1f}" '
+                     f'class="reliability-gap"><title>{escape(tip)}</title></rect>')
+    parts.append(f'<line x1="{sx(0)}" y1="{sy(0)}" x2="{sx(1)}" y2="{sy(1)}" class="reliability-diagonal"/>')
+    parts.append(f'<text x="{left + plot / 2}" y="{height - 4}" text-anchor="middle" class="chart-label">confidence</text>')
+    parts.append(f'<text x="12" y="{top + plot / 2}" text-anchor="middle" class="chart-label" '
+                 f'transform="rotate(-90 12 {top + plot / 2})">accuracy</text>')
+    parts.append("</svg>")
+    return mark_safe("".join(parts))
+
+
+BLUE, RED, GREEN = (37, 99, 235), (220, 38, 38), (21, 128, 61)
+
+
+def _cell_style(rgb: tuple[int, int, int], alpha: float) -> str:
+    alpha = max(0.0, min(1.0, alpha))
+    text = "color: #fff; " if alpha > 0.55 else ""
+    return f"{text}background: rgba({rgb[0]}, {rgb[1]}, {rgb[2]}, {alpha:.3f})"
+
+
+def heat_style(share: float, *, diagonal: bool) -> str:
+    """A confusion-matrix cell shaded by its share of the true class's row: blue for hits, red
+    for confusions, on a square-root scale so that a 1 % confusion still shows."""
+    return _cell_style(BLUE, share) if diagonal else _cell_style(RED, share ** 0.5)
+
+
+def diff_style(diff: int, *, largest: int, diagonal: bool) -> str:
+    """A change of count, green where it got better (more hits, fewer confusions), red where worse."""
+    if not diff or not largest:
+        return ""
+    better = diff > 0 if diagonal else diff < 0
+    return _cell_style(GREEN if better else RED, 0.15 + 0.65 * abs(diff) / largest)

@@ -1,6 +1,10 @@
 import pytest
 
 from tests.factories import StaffFactory, UserFactory
+# Declared here, once, so integration and browser tests share one session worker. Declared in
+# each folder's conftest they were two fixtures, hence two workers with different checkpoint
+# folders on one queue: a run trained by one could be evaluated by the other, which lacked its file.
+from tests.worker_fixtures import live_worker, worker  # noqa: F401
 
 
 @pytest.fixture(autouse=True)
@@ -32,6 +36,35 @@ def user_client(client, plain_user):
     return client
 
 
-# Defined once here so the whole session shares a single worker process (a fixture imported
-# into two conftests would start two workers competing for the same queue).
-from tests.worker_fixtures import live_worker, worker  # noqa: E402,F401
+@pytest.fixture(scope="session")
+def trained_weights(tmp_path_factory):
+    """A real checkpoint file, trained once per session: one epoch of the seed model on 512 images."""
+    from dataset.fashion_mnist import training_data
+    from tests.factories import tiny_config
+    from worker import engine
+
+    config = tiny_config(epochs=1)
+    data = training_data(val_size=config.val_size, seed=config.seed, limit=config.limit)
+    folder = tmp_path_factory.mktemp("trained")
+    engine.train(config, train_images=data.train_images, train_labels=data.train_labels,
+                 val_images=data.val_images, val_labels=data.val_labels, checkpoint_dir=folder)
+    return folder / "epoch-001.pt"
+
+
+SMALL_TEST_SET_SIZE = 500
+
+
+@pytest.fixture
+def small_test_set(monkeypatch):
+    """fmnist-test cut to its first 500 images, so evaluations in unit tests take a moment."""
+    from classifier.services import evaluation
+    from dataset.eval_sets import EvalSet, fingerprint_of, fmnist_test_set
+
+    full = fmnist_test_set()
+    n = SMALL_TEST_SET_SIZE
+    small = EvalSet(name=full.name, images=full.images[:n], labels=full.labels[:n],
+                    fingerprint=fingerprint_of(full.images[:n], full.labels[:n]), sample_keys=full.sample_keys[:n])
+    real_resolve = evaluation.evaluation_dataset_resolve
+    monkeypatch.setattr(evaluation, "evaluation_dataset_resolve",
+                        lambda name: small if name == full.name else real_resolve(name))
+    return small

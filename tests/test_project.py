@@ -34,9 +34,11 @@ django.setup()
 from django.test import Client
 from django.urls import get_resolver
 import fmnistsite.wsgi, classifier.admin, classifier.forms
-from classifier.services import training
-from classifier.views import runs
-import worker.tasks
+from classifier.services import evaluation, training
+from classifier.selectors import reports as report_selectors
+from classifier.views import reports, runs, samples
+from classifier.management.commands import evaluate, sweep_runs
+import classifier.admin.reports, worker.tasks, worker.tasks.evaluation, worker.metrics
 get_resolver().url_patterns
 Client().get('/accounts/login/')
 print('torch' in sys.modules)
@@ -60,7 +62,8 @@ def test_settings_come_from_the_environment(tmp_path):
     assert result.stdout.split() == ["django.db.backends.postgresql", str(tmp_path), "redis://r:6379/3"]
 
 
-@pytest.mark.parametrize("command", [["manage.py", "check"], ["manage.py", "train", "--help"]])
+@pytest.mark.parametrize("command", [["manage.py", "check"], ["manage.py", "train", "--help"],
+                                     ["manage.py", "evaluate", "--help"]])
 def test_manage_py_runs(command):
     env = {"DJANGO_SETTINGS_MODULE": "fmnistsite.test_settings"}
     result = subprocess.run([sys.executable, *command], cwd=REPO, capture_output=True, text=True, timeout=120,

@@ -7,6 +7,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
+from classifier.admin.reports import evaluate_best_checkpoints
 from classifier.forms import TrainingRunForm
 from classifier.models import Checkpoint, EpochLog, TrainingRun
 from classifier.services import training as training_services
@@ -39,7 +40,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
     list_filter = ("status", "preset")
     search_fields = ("id", "note", "created_by__username")
     inlines = [EpochLogInline, CheckpointInline]
-    actions = ["cancel_runs"]
+    actions = ["cancel_runs", evaluate_best_checkpoints]
     readonly_fields = [f.name for f in TrainingRun._meta.fields if f.name != "note"]
 
     @admin.display(description="progress")

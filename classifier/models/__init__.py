@@ -1,3 +1,5 @@
+from classifier.models.reports import DATASET_LABELS, EvaluationReport, Predictions, ReportOrigin
 from classifier.models.runs import Checkpoint, EpochLog, RunStatus, TrainingRun
 
-__all__ = ["Checkpoint", "EpochLog", "RunStatus", "TrainingRun"]
+__all__ = ["Checkpoint", "DATASET_LABELS", "EpochLog", "EvaluationReport", "Predictions", "ReportOrigin",
+           "RunStatus", "TrainingRun"]

@@ -2,6 +2,8 @@ from datetime import timedelta
 
 from django import template
 
+from classifier import formatting
+
 register = template.Library()
 
 
@@ -22,9 +24,22 @@ def duration(value: timedelta | float | None) -> str:
 
 @register.filter
 def pct(value: float | None, digits: int = 2) -> str:
-    if value is None:
-        return ""
-    return f"{value * 100:.{digits}f} %"
+    return formatting.percent(value, digits)
+
+
+@register.filter
+def pp(value: float | None, digits: int = 2) -> str:
+    return formatting.points(value, digits)
+
+
+@register.filter
+def dec(value: float | None, digits: int = 4) -> str:
+    return formatting.decimal(value, digits)
+
+
+@register.filter
+def signed(value: int) -> str:
+    return formatting.signed(value)
 
 
 @register.filter
@@ -37,3 +52,12 @@ def filesize(num_bytes: int | None) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size:.1f} GB"
+
+
+@register.filter
+def class_name(index: int, names: list[str]) -> str:
+    """{{ cell.predicted_class|class_name:names }}"""
+    try:
+        return names[int(index)]
+    except (IndexError, TypeError, ValueError):
+        return str(index)

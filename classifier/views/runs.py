@@ -6,6 +6,7 @@ from django.views.decorators.http import require_POST
 
 from classifier.charts import run_curves
 from classifier.forms import TrainingRunForm
+from classifier.selectors import reports as report_selectors
 from classifier.selectors import runs as run_selectors
 from classifier.services import training as training_services
 from classifier.views.access import staff_required
@@ -33,8 +34,12 @@ def run_new(request):
 def _run_context(run) -> dict:
     epochs = run_selectors.run_epochs(run=run)
     best = run_selectors.run_best_checkpoint(run=run)
+    reports = report_selectors.reports_for_run(run=run)
     return {
         "run": run,
+        "reports": reports,
+        # The page keeps polling after the run ends while its automatic report is being made.
+        "live_active": run.is_active or any(report.is_active for report in reports),
         "epochs": epochs,
         "curves": run_curves(epochs),
         "checkpoints": run_selectors.run_checkpoints(run=run),

@@ -15,6 +15,9 @@ from celery.signals import worker_process_init, worker_ready
 from django.conf import settings
 from django.db import close_old_connections
 
+from classifier.models import ReportOrigin
+from classifier.selectors.runs import run_best_checkpoint
+from classifier.services import evaluation as evaluation_services
 from classifier.services import training as training_services
 
 logger = logging.getLogger(__name__)
@@ -50,12 +53,32 @@ def train_run(run_id: int) -> None:
             run_id=run_id, error=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=8)}"
         )
     else:
-        training_services.training_run_succeed(run_id=run_id)
+        if training_services.training_run_succeed(run_id=run_id):
+            _evaluate_best_checkpoint(run)
+
+
+def _evaluate_best_checkpoint(run) -> None:
+    """Queue the test-set report of a run that just succeeded. The run stays succeeded if this
+    fails: a report can always be asked for again from the run page."""
+    try:
+        checkpoint = run_best_checkpoint(run=run)
+        if checkpoint is not None:
+            evaluation_services.evaluation_report_create(
+                checkpoint=checkpoint, requested_by=None, origin=ReportOrigin.TRAINING
+            )
+    except Exception:  # noqa: BLE001
+        logger.exception("run %s: could not queue its evaluation", run.pk)
+
+
+def sweep_stale_jobs() -> dict[str, list[int]]:
+    """Fail the runs and the reports whose worker went silent."""
+    return {"runs": training_services.training_runs_sweep(),
+            "reports": evaluation_services.evaluation_reports_sweep()}
 
 
 @shared_task(name="worker.tasks.sweep_runs")
-def sweep_runs() -> list[int]:
-    return training_services.training_runs_sweep()
+def sweep_runs() -> dict[str, list[int]]:
+    return sweep_stale_jobs()
 
 
 def _sweep_forever(stop: threading.Event) -> None:
@@ -63,7 +86,7 @@ def _sweep_forever(stop: threading.Event) -> None:
     # worker's only child is busy training.
     while not stop.wait(settings.RUN_SWEEP_INTERVAL_S):
         try:
-            training_services.training_runs_sweep()
+            sweep_stale_jobs()
         except Exception:  # noqa: BLE001 - a failed sweep is retried at the next interval
             logger.exception("periodic sweep failed")
         finally:
@@ -74,14 +97,15 @@ def _sweep_forever(stop: threading.Event) -> None:
 def import_engine_early(**_kwargs) -> None:
     """Pay for importing torch when a pool process starts, not when its first run arrives."""
     import worker.engine  # noqa: F401
+    import worker.evaluation  # noqa: F401
 
 
 @worker_ready.connect
 def sweep_at_worker_start(**_kwargs) -> None:
-    """A worker that starts after a crash fails the runs the dead worker left running."""
-    failed = training_services.training_runs_sweep()
-    if failed:
-        logger.warning("runs left running by a dead worker marked failed: %s", failed)
+    """A worker that starts after a crash fails the runs and reports the dead worker left running."""
+    failed = sweep_stale_jobs()
+    if any(failed.values()):
+        logger.warning("jobs left running by a dead worker marked failed: %s", failed)
     close_old_connections()
     threading.Thread(target=_sweep_forever, args=(threading.Event(),), name="run-sweep",
                      daemon=True).start()

@@ -1,0 +1,118 @@
+"""`manage.py evaluate`: score a checkpoint on the test set and keep the report, in this process
+(the same service the worker runs) or, with --async, on a worker."""
+
+import json
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from classifier import formatting
+from classifier.models import Checkpoint, ReportOrigin, RunStatus, TrainingRun
+from classifier.selectors import reports as report_selectors
+from classifier.selectors import runs as run_selectors
+from classifier.services import evaluation as evaluation_services
+from dataset.eval_sets import FMNIST_TEST
+
+
+class Command(BaseCommand):
+    help = ("Evaluate a checkpoint on a dataset (default: the 10,000 Fashion-MNIST test images), print the "
+            "figures and save the report, as the worker would.")
+
+    def add_arguments(self, parser):
+        which = parser.add_mutually_exclusive_group(required=True)
+        which.add_argument("--run", type=int, metavar="ID", help="the run's best checkpoint")
+        which.add_argument("--checkpoint", type=int, metavar="ID", help="this checkpoint")
+        which.add_argument("--latest", action="store_true",
+                           help="the best checkpoint of the latest succeeded run")
+        parser.add_argument("--dataset", default=FMNIST_TEST, help=f"what to score on (default {FMNIST_TEST})")
+        parser.add_argument("--json", metavar="PATH", help="also write the figures to this file as JSON")
+        parser.add_argument("--async", action="store_true", dest="run_async",
+                            help="queue it on a worker and return at once")
+        parser.add_argument("--user", help="record the report as requested by this (staff) username")
+
+    def handle(self, *args, **options):
+        checkpoint = self._checkpoint(options)
+        user = self._user(options["user"])
+        try:
+            report = evaluation_services.evaluation_report_create(
+                checkpoint=checkpoint, dataset_name=options["dataset"], requested_by=user,
+                origin=ReportOrigin.COMMAND, enqueue=options["run_async"],
+            )
+        except evaluation_services.UnknownDataset as exc:
+            raise CommandError(str(exc)) from None
+        if options["run_async"]:
+            self.stdout.write(f"report {report.pk} {report.status} (run {checkpoint.run_id}, epoch {checkpoint.epoch}, "
+                              f"{report.dataset_name})")
+            return
+        with tqdm(desc=f"report {report.pk}", unit="img", file=self.stderr._out) as bar:
+            def on_progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
+
+            report = evaluation_services.evaluation_report_run(report_id=report.pk, on_progress=on_progress)
+        if report is None or report.status != RunStatus.SUCCEEDED:
+            reason = report.error.strip().splitlines()[0] if report is not None and report.error else "it did not run"
+            raise CommandError(f"report {report.pk if report else '?'} failed: {reason}")
+        report = report_selectors.report_get(report_id=report.pk)
+        self._print(report)
+        if options["json"]:
+            self._write_json(report, Path(options["json"]))
+
+    def _checkpoint(self, options) -> Checkpoint:
+        if options["checkpoint"] is not None:
+            checkpoint = Checkpoint.objects.select_related("run").filter(pk=options["checkpoint"]).first()
+            if checkpoint is None:
+                raise CommandError(f"no checkpoint with id {options['checkpoint']}")
+            return checkpoint
+        if options["latest"]:
+            run = report_selectors.run_latest_succeeded()
+            if run is None:
+                raise CommandError("no succeeded run with a checkpoint yet")
+        else:
+            run = TrainingRun.objects.filter(pk=options["run"]).first()
+            if run is None:
+                raise CommandError(f"no run with id {options['run']}")
+        checkpoint = run_selectors.run_best_checkpoint(run=run)
+        if checkpoint is None:
+            raise CommandError(f"run {run.pk} has no checkpoint ({run.status})")
+        return checkpoint
+
+    def _user(self, username: str | None):
+        if not username:
+            return None
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            raise CommandError(f"no user named {username!r}")
+        if not user.is_staff:
+            raise CommandError(f"{username!r} is not staff; only staff can evaluate checkpoints")
+        return user
+
+    def _print(self, report) -> None:
+        """The figures as the report page shows them: the same stored numbers, the same formatting."""
+        write = self.stdout.write
+        write(f"report {report.pk}: run {report.run_id}, checkpoint epoch {report.checkpoint_epoch}, "
+              f"{report.dataset_name} ({report.n_samples} images) on {report.device}, {report.seconds:.1f} s")
+        write(f"accuracy {formatting.percent(report.accuracy)}   loss {formatting.decimal(report.loss)}   "
+              f"ECE {formatting.decimal(report.ece)}")
+        write("")
+        width = max(len(name) for name in report.class_names)
+        write(f"{'class':<{width}}  {'precision':>9}  {'recall':>9}  {'F1':>9}  {'support':>7}")
+        for row in report_selectors.report_classes(report=report):
+            write(f"{row.name:<{width}}  {formatting.percent(row.precision):>9}  {formatting.percent(row.recall):>9}  "
+                  f"{formatting.percent(row.f1):>9}  {row.support:>7}")
+        write("")
+        write("confusion matrix (rows: true class, columns: predicted class)")
+        cell = max(5, len(str(max(max(row) for row in report.confusion_matrix))) + 1)
+        write(" " * (width + 4) + "".join(f"{i:>{cell}}" for i in range(len(report.class_names))))
+        for i, (name, row) in enumerate(zip(report.class_names, report.confusion_matrix)):
+            write(f"{i:>2} {name:<{width}} " + "".join(f"{count:>{cell}}" for count in row))
+        write(self.style.SUCCESS(f"report {report.pk} saved"))
+
+    def _write_json(self, report, path: Path) -> None:
+        try:
+            path.write_text(json.dumps(report_selectors.report_figures(report=report), indent=2) + "\n")
+        except OSError as exc:
+            raise CommandError(f"could not write {path}: {exc}") from None
+        self.stdout.write(f"figures written to {path}")

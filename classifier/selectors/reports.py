@@ -1,0 +1,278 @@
+"""Reads for the report pages, the comparison page and `manage.py evaluate`.
+
+Everything here is read from what the report stored (figures and per-sample predictions);
+nothing re-runs the model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from django.core.paginator import Page, Paginator
+from django.db.models import QuerySet
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+
+from classifier.charts import diff_style, heat_style, reliability_diagram
+from classifier.models import EvaluationReport, RunStatus, TrainingRun
+from dataset.eval_sets import FMNIST_TEST
+
+MISTAKES_SHOWN = 24
+CELL_PAGE_SIZE = 60
+
+
+def _reports() -> QuerySet[EvaluationReport]:
+    # The per-sample blob is only read by the pages that show samples.
+    return EvaluationReport.objects.select_related("run", "checkpoint", "requested_by").defer("predictions")
+
+
+def report_get(*, report_id: int, with_predictions: bool = False) -> EvaluationReport:
+    queryset = EvaluationReport.objects.select_related("run", "checkpoint", "requested_by") if with_predictions \
+        else _reports()
+    return get_object_or_404(queryset, pk=report_id)
+
+
+def reports_for_run(*, run: TrainingRun) -> list[EvaluationReport]:
+    return list(_reports().filter(run=run))
+
+
+def reports_comparable(*, report: EvaluationReport) -> list[EvaluationReport]:
+    """Succeeded reports on the same dataset, the ones a comparison with this one makes sense for."""
+    return list(_reports().filter(dataset_name=report.dataset_name, status=RunStatus.SUCCEEDED)
+                .exclude(pk=report.pk))
+
+
+def reports_succeeded() -> list[EvaluationReport]:
+    return list(_reports().filter(status=RunStatus.SUCCEEDED))
+
+
+def run_latest_succeeded() -> TrainingRun | None:
+    """The run `manage.py evaluate --latest` means: the last to succeed with a checkpoint."""
+    return TrainingRun.objects.filter(status=RunStatus.SUCCEEDED, checkpoints__isnull=False).order_by(
+        "-finished_at", "-pk").first()
+
+
+# --- samples --------------------------------------------------------------------------------
+
+
+def sample_image_url(report: EvaluationReport, key: str) -> str | None:
+    """Where a page finds the picture of one sample of a report's dataset.
+
+    The photos issue adds its datasets here (a photo's thumbnail by photo id); None means the
+    dataset has no pictures to show and the page shows the key instead."""
+    if report.dataset_name == FMNIST_TEST:
+        return reverse("fmnist_test_image", args=[int(key)])
+    return None
+
+
+@dataclass(frozen=True)
+class Sample:
+    index: int  # position in the report's dataset
+    key: str  # the dataset's own name for it: test index, photo id
+    image_url: str | None
+    true_class: int
+    true_name: str
+    predicted_class: int
+    predicted_name: str
+    confidence: float  # the probability of the predicted class
+    true_prob: float  # the probability given to the true class
+    top: list[tuple[str, float]]  # the three most probable classes, most probable first
+
+    @property
+    def correct(self) -> bool:
+        return self.true_class == self.predicted_class
+
+
+def report_samples(*, report: EvaluationReport, indices) -> list[Sample]:
+    table, names = report.prediction_table, report.class_names
+    samples = []
+    for i in (int(i) for i in indices):
+        key = report.sample_key(i)
+        true_class, predicted = int(table.labels[i]), int(table.predicted[i])
+        samples.append(Sample(
+            index=i, key=key, image_url=sample_image_url(report, key),
+            true_class=true_class, true_name=names[true_class],
+            predicted_class=predicted, predicted_name=names[predicted],
+            confidence=float(table.top_probs[i, 0]), true_prob=float(table.true_probs[i]),
+            top=[(names[int(c)], float(p)) for c, p in zip(table.top_classes[i], table.top_probs[i])],
+        ))
+    return samples
+
+
+def _by_confidence(indices: np.ndarray, confidence: np.ndarray) -> np.ndarray:
+    # Most confident first; ties keep dataset order, so pages are stable.
+    return indices[np.argsort(-confidence[indices], kind="stable")]
+
+
+def report_mistakes(*, report: EvaluationReport, limit: int = MISTAKES_SHOWN) -> list[Sample]:
+    """The most confident mistakes first: the ones a user would most wrongly trust."""
+    table = report.prediction_table
+    wrong = np.flatnonzero(table.labels != table.predicted)
+    return report_samples(report=report, indices=_by_confidence(wrong, table.confidence)[:limit])
+
+
+def _check_class(report: EvaluationReport, value: int) -> None:
+    if not 0 <= value < len(report.class_names):
+        raise Http404(f"no class {value}")
+
+
+def confusion_cell_samples(*, report: EvaluationReport, true_class: int, predicted_class: int, page: int | str = 1,
+                           per_page: int = CELL_PAGE_SIZE) -> tuple[Page, list[Sample]]:
+    """The samples of one confusion-matrix cell, most confident first, one page of them."""
+    _check_class(report, true_class)
+    _check_class(report, predicted_class)
+    table = report.prediction_table
+    cell = np.flatnonzero((table.labels == true_class) & (table.predicted == predicted_class))
+    paginator = Paginator(_by_confidence(cell, table.confidence).tolist(), per_page)
+    page_obj = paginator.get_page(page)
+    return page_obj, report_samples(report=report, indices=page_obj.object_list)
+
+
+# --- the report page ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClassRow:
+    index: int
+    name: str
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+@dataclass(frozen=True)
+class Cell:
+    true_class: int
+    predicted_class: int
+    count: int
+    share: float  # of the true class's row
+    style: str
+
+    @property
+    def diagonal(self) -> bool:
+        return self.true_class == self.predicted_class
+
+
+@dataclass(frozen=True)
+class MatrixRow:
+    index: int
+    name: str
+    cells: list
+    total: int
+
+
+def report_classes(*, report: EvaluationReport) -> list[ClassRow]:
+    return [ClassRow(index=i, name=name, **report.metrics["per_class"][i])
+            for i, name in enumerate(report.class_names)]
+
+
+def report_confusion(*, report: EvaluationReport) -> list[MatrixRow]:
+    rows = []
+    for t, counts in enumerate(report.confusion_matrix):
+        total = sum(counts)
+        cells = []
+        for p, count in enumerate(counts):
+            share = count / total if total else 0.0
+            cells.append(Cell(true_class=t, predicted_class=p, count=count, share=share,
+                              style=heat_style(share, diagonal=t == p) if count else ""))
+        rows.append(MatrixRow(index=t, name=report.class_names[t], cells=cells, total=total))
+    return rows
+
+
+def report_page_data(*, report: EvaluationReport) -> dict:
+    """What the report page shows once the report succeeded."""
+    if not report.succeeded:
+        return {}
+    calibration = report.metrics["calibration"]
+    return {
+        "classes": report_classes(report=report),
+        "confusion": report_confusion(report=report),
+        "reliability": reliability_diagram(bins=calibration["bins"], ece=calibration["ece"]),
+        "mistakes": report_mistakes(report=report),
+        "mistake_count": report.n_samples - sum(report.confusion_matrix[i][i] for i in range(len(report.class_names))),
+    }
+
+
+def report_figures(*, report: EvaluationReport) -> dict:
+    """The stored figures as plain data: what `manage.py evaluate --json` writes."""
+    return {
+        "report": report.pk,
+        "status": report.status,
+        "run": report.run_id,
+        "checkpoint": report.checkpoint_id,
+        "checkpoint_epoch": report.checkpoint_epoch,
+        "checkpoint_sha256": report.checkpoint_sha256,
+        "dataset": report.dataset_name,
+        "dataset_fingerprint": report.dataset_fingerprint,
+        "n": report.n_samples,
+        "accuracy": report.accuracy,
+        "loss": report.loss,
+        "ece": report.ece,
+        "class_names": report.class_names,
+        "per_class": [{"class": row.name, "precision": row.precision, "recall": row.recall, "f1": row.f1,
+                       "support": row.support} for row in report_classes(report=report)],
+        "macro": report.metrics.get("macro"),
+        "confusion_matrix": report.confusion_matrix,
+        "calibration": report.metrics.get("calibration"),
+        "device": report.device,
+        "precision": report.precision,
+        "seconds": report.seconds,
+    }
+
+
+# --- comparing two reports ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClassDiff:
+    name: str
+    a: float  # recall: the share of the class's images recognised
+    b: float
+    diff: float
+
+
+@dataclass(frozen=True)
+class DiffCell:
+    true_class: int
+    predicted_class: int
+    a: int
+    b: int
+    diff: int  # b - a
+    style: str
+
+
+@dataclass(frozen=True)
+class Comparison:
+    a: EvaluationReport
+    b: EvaluationReport
+    same_dataset: bool
+    accuracy_diff: float
+    classes: list[ClassDiff]
+    matrix: list[MatrixRow]  # cells are DiffCells
+
+
+def reports_compare(*, a: EvaluationReport, b: EvaluationReport) -> Comparison:
+    if not (a.succeeded and b.succeeded):
+        raise Http404("only succeeded reports can be compared")
+    if a.class_names != b.class_names:
+        raise Http404("these reports score different classes")
+    names = a.class_names
+    classes = [ClassDiff(name=name, a=a.metrics["per_class"][i]["recall"], b=b.metrics["per_class"][i]["recall"],
+                         diff=b.metrics["per_class"][i]["recall"] - a.metrics["per_class"][i]["recall"])
+               for i, name in enumerate(names)]
+    diffs = [[b.confusion_matrix[t][p] - a.confusion_matrix[t][p] for p in range(len(names))]
+             for t in range(len(names))]
+    largest = max((abs(d) for row in diffs for d in row), default=0)
+    matrix = [
+        MatrixRow(index=t, name=names[t], total=sum(b.confusion_matrix[t]) - sum(a.confusion_matrix[t]), cells=[
+            DiffCell(true_class=t, predicted_class=p, a=a.confusion_matrix[t][p], b=b.confusion_matrix[t][p],
+                     diff=d, style=diff_style(d, largest=largest, diagonal=t == p))
+            for p, d in enumerate(row)
+        ])
+        for t, row in enumerate(diffs)
+    ]
+    return Comparison(a=a, b=b, same_dataset=a.dataset_name == b.dataset_name and
+                      a.dataset_fingerprint == b.dataset_fingerprint,
+                      accuracy_diff=b.accuracy - a.accuracy, classes=classes, matrix=matrix)
