@@ -62,6 +62,13 @@ class TrainingRun(models.Model):
     dataset_fingerprint = models.CharField(max_length=64, blank=True)
     error = models.TextField(blank=True)
 
+    # Fine-tunes: the checkpoint they start from, and exactly which labelled photos (with which
+    # labels) they trained on, so the run can be reproduced and compared with its parent.
+    parent_checkpoint = models.ForeignKey("Checkpoint", null=True, blank=True, on_delete=models.SET_NULL,
+                                          related_name="child_runs")
+    photo_snapshot = models.JSONField(null=True, blank=True, help_text="[[photo id, label], ...]")
+    photo_snapshot_fingerprint = models.CharField(max_length=64, blank=True)
+
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     progress = models.FloatField(default=0.0, help_text="0 to 1, over all epochs")
     epochs_done = models.PositiveIntegerField(default=0)

@@ -61,3 +61,9 @@ def class_name(index: int, names: list[str]) -> str:
         return names[int(index)]
     except (IndexError, TypeError, ValueError):
         return str(index)
+
+
+@register.filter
+def domain(scorecard, dataset_name: str):
+    """{{ scorecard|domain:"photos" }}: one domain of a two-domain scorecard."""
+    return scorecard.domain(dataset_name)
