@@ -1,3 +1,9 @@
+from classifier.models.photos import (
+    CLASS_CHOICES, JobStatus, LabelCorrection, Photo, PredictionJob, PredictionScope,
+)
 from classifier.models.runs import Checkpoint, EpochLog, RunStatus, TrainingRun
 
-__all__ = ["Checkpoint", "EpochLog", "RunStatus", "TrainingRun"]
+__all__ = [
+    "CLASS_CHOICES", "Checkpoint", "EpochLog", "JobStatus", "LabelCorrection", "Photo", "PredictionJob",
+    "PredictionScope", "RunStatus", "TrainingRun",
+]

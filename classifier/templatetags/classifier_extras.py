@@ -1,6 +1,9 @@
+import base64
 from datetime import timedelta
 
 from django import template
+
+from dataset.classes import CLASS_NAMES
 
 register = template.Library()
 
@@ -37,3 +40,14 @@ def filesize(num_bytes: int | None) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size:.1f} GB"
+
+
+@register.filter
+def model_input_src(photo) -> str:
+    """What the model sees, inline as a data URI: a gallery page needs no request per photo."""
+    return "data:image/png;base64," + base64.b64encode(photo.model_input_png()).decode("ascii")
+
+
+@register.filter
+def class_name(index: int | None) -> str:
+    return CLASS_NAMES[index] if index is not None else ""

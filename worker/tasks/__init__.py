@@ -3,6 +3,7 @@
 The web process imports these modules to enqueue, so none of them imports torch at module
 level; the engine is imported inside task bodies, which only run on workers."""
 
+from worker.tasks.photos import predict_photos
 from worker.tasks.training import sweep_runs, train_run
 
-__all__ = ["sweep_runs", "train_run"]
+__all__ = ["predict_photos", "sweep_runs", "train_run"]

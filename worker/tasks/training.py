@@ -15,6 +15,7 @@ from celery.signals import worker_process_init, worker_ready
 from django.conf import settings
 from django.db import close_old_connections
 
+from classifier.services import photos as photo_services
 from classifier.services import training as training_services
 
 logger = logging.getLogger(__name__)
@@ -53,9 +54,17 @@ def train_run(run_id: int) -> None:
         training_services.training_run_succeed(run_id=run_id)
 
 
+def sweep_jobs() -> list[int]:
+    """Fail the training runs and prediction jobs whose worker died; the run ids it failed."""
+    failed_jobs = photo_services.prediction_jobs_sweep()
+    if failed_jobs:
+        logger.warning("prediction jobs left running by a dead worker marked failed: %s", failed_jobs)
+    return training_services.training_runs_sweep()
+
+
 @shared_task(name="worker.tasks.sweep_runs")
 def sweep_runs() -> list[int]:
-    return training_services.training_runs_sweep()
+    return sweep_jobs()
 
 
 def _sweep_forever(stop: threading.Event) -> None:
@@ -63,7 +72,7 @@ def _sweep_forever(stop: threading.Event) -> None:
     # worker's only child is busy training.
     while not stop.wait(settings.RUN_SWEEP_INTERVAL_S):
         try:
-            training_services.training_runs_sweep()
+            sweep_jobs()
         except Exception:  # noqa: BLE001 - a failed sweep is retried at the next interval
             logger.exception("periodic sweep failed")
         finally:
@@ -79,7 +88,7 @@ def import_engine_early(**_kwargs) -> None:
 @worker_ready.connect
 def sweep_at_worker_start(**_kwargs) -> None:
     """A worker that starts after a crash fails the runs the dead worker left running."""
-    failed = training_services.training_runs_sweep()
+    failed = sweep_jobs()
     if failed:
         logger.warning("runs left running by a dead worker marked failed: %s", failed)
     close_old_connections()

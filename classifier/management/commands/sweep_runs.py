@@ -1,14 +1,19 @@
 from django.core.management.base import BaseCommand
 
+from classifier.services.photos import prediction_jobs_sweep
 from classifier.services.training import training_runs_sweep
 
 
 class Command(BaseCommand):
-    help = "Mark running runs whose worker stopped sending heartbeats as failed (workers do this too)."
+    help = ("Mark running runs and prediction jobs whose worker stopped sending heartbeats as failed "
+            "(workers do this too).")
 
     def add_arguments(self, parser):
         parser.add_argument("--stale-after", type=int, help="seconds of silence (default RUN_STALE_AFTER_S)")
 
     def handle(self, *args, **options):
         failed = training_runs_sweep(stale_after_s=options["stale_after"])
+        jobs = prediction_jobs_sweep(stale_after_s=options["stale_after"])
         self.stdout.write(f"marked failed: {', '.join(map(str, failed)) or 'none'}")
+        if jobs:
+            self.stdout.write(f"prediction jobs marked failed: {', '.join(map(str, jobs))}")
