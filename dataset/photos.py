@@ -65,10 +65,13 @@ class Settings:
 
     border_band: float = 0.05  # share of each side taken as background evidence
     background_clusters: int = 3  # k-means clusters over the border band
-    background_min_share: float = 0.15  # a cluster covering less of the band may be the item
+    background_min_share: float = 0.15  # share of a side a background colour covers...
+    background_sides: int = 3  # ...on at least this many sides
     lightness_weight: float = 0.5  # shadows and folds change lightness, not colour
     min_distance: float = 12.0  # CIELAB distance below which a pixel is never foreground
     keep_component_share: float = 0.15  # keep components at least this share of the largest
+    refine_iterations: int = 0  # rounds of re-deciding pixels by the item's and background's colours
+    item_clusters: int = 4  # k-means clusters for the item's colours when refining
     intensity_floor: float = 0.3  # the dimmest an item pixel gets, of the brightest
     margin: int = 0  # pixels between the item's longest side and the frame
     stretch_percentile: float = 99.0  # this percentile of the item's pixels becomes 255
@@ -231,11 +234,29 @@ def _weighted(lab: np.ndarray, lightness_weight: float) -> np.ndarray:
     return lab * np.array([lightness_weight, 1.0, 1.0], dtype=lab.dtype)
 
 
+def _sides(array: np.ndarray, share: float) -> list[np.ndarray]:
+    """The band along each side (top, bottom, left, right), each as (N, C)."""
+    h, w = array.shape[:2]
+    k = max(1, round(min(h, w) * share))
+    return [array[:k].reshape(-1, array.shape[-1]), array[-k:].reshape(-1, array.shape[-1]),
+            array[:, :k].reshape(-1, array.shape[-1]), array[:, -k:].reshape(-1, array.shape[-1])]
+
+
 def background_colours(lab: np.ndarray, settings: Settings = DEFAULT) -> np.ndarray:
-    """The background's colours (M, 3) in weighted CIELAB, from the border band."""
-    band = _weighted(border_band(lab, settings.border_band), settings.lightness_weight)
-    centres, shares = _kmeans(band, settings.background_clusters)
-    return centres[shares >= min(settings.background_min_share, shares.max())]
+    """The background's colours (M, 3) in weighted CIELAB, from the border band.
+
+    Clusters of the band's colours count as background when they cover a fair share of at
+    least ``background_sides`` of the four sides: a background surrounds the item, while an
+    item that runs off the frame (a close-up, a trouser leg) touches one or two sides. The
+    largest cluster always counts."""
+    sides = [_weighted(side, settings.lightness_weight) for side in _sides(lab, settings.border_band)]
+    centres, shares = _kmeans(np.concatenate(sides), settings.background_clusters)
+    on_sides = np.zeros(len(centres), dtype=int)
+    for side in sides:
+        nearest = np.argmin(((side[:, None, :] - centres[None]) ** 2).sum(-1), axis=1)
+        on_sides += np.bincount(nearest, minlength=len(centres)) / len(side) >= settings.background_min_share
+    keep = (on_sides >= settings.background_sides) | (shares == shares.max())
+    return centres[keep]
 
 
 def background_distance(lab: np.ndarray, colours: np.ndarray, settings: Settings = DEFAULT) -> np.ndarray:
@@ -313,17 +334,31 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
     return outside[1:-1, 1:-1] != outside[0, 0]
 
 
-def foreground_mask(lab: np.ndarray, settings: Settings = DEFAULT, alpha: np.ndarray | None = None) -> np.ndarray:
-    """(H, W) bool: the item. From the alpha channel when the photo has one."""
-    if alpha is not None:
-        mask = alpha > 127
-    else:
-        distance = background_distance(lab, background_colours(lab, settings), settings)
-        threshold = max(settings.min_distance, otsu_threshold(distance))
-        mask = distance > threshold
-    if not mask.any():
-        return np.ones(mask.shape, dtype=bool)
-    # Close small gaps (a seam, a strap), then drop specks of noise.
+def _subsample(points: np.ndarray, most: int = 4000) -> np.ndarray:
+    return points[:: max(1, len(points) // most)]
+
+
+def refine_by_colour(lab: np.ndarray, mask: np.ndarray, background: np.ndarray,
+                     settings: Settings = DEFAULT) -> np.ndarray:
+    """Re-decide each pixel by whether it is nearer the item's own colours or the background's.
+
+    A first mask from the distance to the background misses the parts of a patterned item
+    that happen to be near a background colour; learning the item's colours from the
+    surest part of that mask (its interior) brings them back, and drops what matches neither
+    well (a shadow, a fold of the blanket)."""
+    core = _morph(mask, 5, grow=False)
+    if core.sum() < 50:
+        core = mask
+    weighted = _weighted(lab, settings.lightness_weight)
+    centres, shares = _kmeans(_subsample(weighted[core]), settings.item_clusters)
+    centres = centres[shares >= 0.05]
+    d_item = np.sqrt(((weighted[:, :, None, :] - centres[None, None]) ** 2).sum(-1)).min(-1)
+    d_background = background_distance(lab, background, settings)
+    return (d_item < d_background) & (d_background > settings.min_distance / 2)
+
+
+def clean_mask(mask: np.ndarray, settings: Settings = DEFAULT) -> np.ndarray:
+    """Close small gaps (a seam, a strap), drop specks, keep the large parts, fill the holes."""
     mask = _morph(_morph(mask, 3, grow=True), 3, grow=False)
     opened = _morph(_morph(mask, 3, grow=False), 3, grow=True)
     mask = opened if opened.any() else mask
@@ -333,6 +368,22 @@ def foreground_mask(lab: np.ndarray, settings: Settings = DEFAULT, alpha: np.nda
         keep = np.flatnonzero(areas >= settings.keep_component_share * areas.max()) + 1
         mask = np.isin(labels, keep)
     return fill_holes(mask)
+
+
+def foreground_mask(lab: np.ndarray, settings: Settings = DEFAULT, alpha: np.ndarray | None = None) -> np.ndarray:
+    """(H, W) bool: the item. From the alpha channel when the photo has one."""
+    if alpha is not None:
+        mask = clean_mask(alpha > 127, settings)
+        return mask if mask.any() else np.ones(mask.shape, dtype=bool)
+    background = background_colours(lab, settings)
+    distance = background_distance(lab, background, settings)
+    mask = distance > max(settings.min_distance, otsu_threshold(distance))
+    for _ in range(settings.refine_iterations):
+        if not mask.any():
+            break
+        mask = refine_by_colour(lab, clean_mask(mask, settings), background, settings)
+    mask = clean_mask(mask, settings) if mask.any() else mask
+    return mask if mask.any() else np.ones(mask.shape, dtype=bool)
 
 
 def bounding_box(mask: np.ndarray) -> tuple[int, int, int, int]:

@@ -34,9 +34,15 @@ django.setup()
 from django.test import Client
 from django.urls import get_resolver
 import fmnistsite.wsgi, classifier.admin, classifier.forms
-from classifier.services import training
-from classifier.views import runs
+from classifier.services import training, photos
+from classifier.selectors import photos as photo_selectors
+from classifier.views import runs, photos as photo_views
+from classifier.management.commands import import_photos, export_photos
 import worker.tasks
+import dataset.photo_sets
+from dataset.photos import preprocess
+from PIL import Image
+preprocess(Image.new('RGB', (64, 48), 'white'))  # uploads are preprocessed in the web process
 get_resolver().url_patterns
 Client().get('/accounts/login/')
 print('torch' in sys.modules)

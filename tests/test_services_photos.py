@@ -1,10 +1,8 @@
 """Uploading photos: what is refused (each with its own message), what is stored, and that a
 failure leaves nothing half-saved."""
 
-import io
 from pathlib import Path
 
-import numpy as np
 import pytest
 from django.db import IntegrityError
 from PIL import Image

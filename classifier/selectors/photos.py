@@ -9,7 +9,7 @@ from django.db.models import F, QuerySet
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
-from classifier.models import Checkpoint, LabelCorrection, Photo, PredictionJob, RunStatus
+from classifier.models import Checkpoint, JobStatus, LabelCorrection, Photo, PredictionJob, RunStatus
 from dataset.classes import NUM_CLASSES
 from dataset.eval_sets import EvalSet, fingerprint_of
 
@@ -116,7 +116,8 @@ def photo_history(*, photo: Photo) -> list[LabelCorrection]:
 
 def prediction_job_for_gallery() -> PredictionJob | None:
     """The job the gallery shows: an active one (oldest first), else the latest."""
-    active = PredictionJob.objects.filter(status__in=["queued", "running"]).select_related("checkpoint")
+    active = PredictionJob.objects.filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).select_related(
+        "checkpoint")
     return active.order_by("created_at", "pk").first() or (
         PredictionJob.objects.select_related("checkpoint").order_by("-created_at", "-pk").first())
 

@@ -129,11 +129,16 @@
     else if (key === "u" || key === "U") { event.preventDefault(); undo(); }
   });
 
-  // Anywhere else on the page, u still undoes (unless typing in a field).
+  // Outside the grid (and not typing in a field): u still undoes, and an arrow key starts the
+  // review at the first photo.
   document.addEventListener("keydown", function (event) {
-    if ((event.key === "u" || event.key === "U") && !box.contains(event.target)
-        && !/^(INPUT|SELECT|TEXTAREA)$/.test(event.target.tagName) && !event.ctrlKey && !event.metaKey) {
+    if (box.contains(event.target) || /^(INPUT|SELECT|TEXTAREA|BUTTON|A)$/.test(event.target.tagName)
+        || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.key === "u" || event.key === "U") {
       undo();
+    } else if (/^Arrow/.test(event.key) && cards().length) {
+      event.preventDefault();
+      cards()[0].focus();
     }
   });
 
