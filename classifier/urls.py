@@ -1,6 +1,6 @@
 from django.urls import path
 
-from classifier.views import compare, models, reports, runs, samples
+from classifier.views import compare, models, photos, reports, runs, samples
 
 urlpatterns = [
     path("", runs.run_list, name="run_list"),
@@ -21,4 +21,15 @@ urlpatterns = [
     path("reports/<int:report_id>/cells/<int:true_class>/<int:predicted_class>/", reports.report_cell,
          name="report_cell"),
     path("datasets/fmnist-test/<int:index>.png", samples.fmnist_test_image, name="fmnist_test_image"),
+    path("photos/", photos.photo_gallery, name="photo_gallery"),
+    path("photos/live/", photos.photo_gallery_live, name="photo_gallery_live"),
+    path("photos/upload/", photos.photo_upload, name="photo_upload"),
+    path("photos/upload/file/", photos.photo_upload_file, name="photo_upload_file"),
+    path("photos/predict-all/", photos.photos_predict_all, name="photos_predict_all"),
+    path("photos/<int:photo_id>/", photos.photo_detail, name="photo_detail"),
+    path("photos/<int:photo_id>/label/", photos.photo_label, name="photo_label"),
+    path("photos/<int:photo_id>/original/", photos.photo_original, name="photo_original"),
+    path("photos/<int:photo_id>/thumbnail/", photos.photo_thumbnail, name="photo_thumbnail"),
+    path("photos/<int:photo_id>/model-input.png", photos.photo_model_input, name="photo_model_input"),
+    path("corrections/<int:correction_id>/revert/", photos.correction_revert, name="correction_revert"),
 ]

@@ -134,6 +134,12 @@ RUN_HEARTBEAT_S = env_int("RUN_HEARTBEAT_S", 1)
 RUN_STALE_AFTER_S = env_int("RUN_STALE_AFTER_S", 180)
 RUN_SWEEP_INTERVAL_S = env_int("RUN_SWEEP_INTERVAL_S", 60)
 
+# --- Photos -----------------------------------------------------------------------------
+# Each upload is one photo; anything bigger is refused before it is decoded.
+PHOTO_MAX_BYTES = env_int("PHOTO_MAX_BYTES", 15 * 1024 * 1024)
+# Decoded size, checked from the header before decoding: a decompression bomb is refused.
+PHOTO_MAX_PIXELS = env_int("PHOTO_MAX_PIXELS", 40_000_000)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -39,6 +39,15 @@ from classifier.selectors import reports as report_selectors
 from classifier.views import reports, runs, samples
 from classifier.management.commands import evaluate, sweep_runs
 import classifier.admin.reports, worker.tasks, worker.tasks.evaluation, worker.metrics
+from classifier.services import training, photos
+from classifier.selectors import photos as photo_selectors
+from classifier.views import runs, photos as photo_views
+from classifier.management.commands import import_photos, export_photos
+import worker.tasks
+import dataset.photo_sets
+from dataset.photos import preprocess
+from PIL import Image
+preprocess(Image.new('RGB', (64, 48), 'white'))  # uploads are preprocessed in the web process
 get_resolver().url_patterns
 Client().get('/accounts/login/')
 print('torch' in sys.modules)

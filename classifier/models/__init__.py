@@ -1,6 +1,12 @@
+from classifier.models.photos import (
+    CLASS_CHOICES, JobStatus, LabelCorrection, Photo, PredictionJob, PredictionScope,
+)
 from classifier.models.promotions import Promotion
 from classifier.models.reports import DATASET_LABELS, EvaluationReport, Predictions, ReportOrigin
 from classifier.models.runs import Checkpoint, EpochLog, RunStatus, TrainingRun
 
-__all__ = ["Checkpoint", "DATASET_LABELS", "EpochLog", "EvaluationReport", "Predictions", "Promotion",
-           "ReportOrigin", "RunStatus", "TrainingRun"]
+__all__ = [
+    "CLASS_CHOICES", "Checkpoint", "DATASET_LABELS", "EpochLog", "EvaluationReport", "JobStatus",
+    "LabelCorrection", "Photo", "PredictionJob", "PredictionScope", "Predictions", "Promotion", "ReportOrigin",
+    "RunStatus", "TrainingRun",
+]

@@ -1,8 +1,10 @@
+import base64
 from datetime import timedelta
 
 from django import template
 
 from classifier import formatting
+from dataset.classes import CLASS_NAMES
 
 register = template.Library()
 
@@ -55,10 +57,12 @@ def filesize(num_bytes: int | None) -> str:
 
 
 @register.filter
-def class_name(index: int, names: list[str]) -> str:
-    """{{ cell.predicted_class|class_name:names }}"""
+def class_name(index: int | None, names: list[str] | None = None) -> str:
+    """{{ photo.label|class_name }}, or with a report's own class list: {{ cell.predicted_class|class_name:names }}."""
+    if index is None:
+        return ""
     try:
-        return names[int(index)]
+        return (names or CLASS_NAMES)[int(index)]
     except (IndexError, TypeError, ValueError):
         return str(index)
 
@@ -67,3 +71,9 @@ def class_name(index: int, names: list[str]) -> str:
 def domain(scorecard, dataset_name: str):
     """{{ scorecard|domain:"photos" }}: one domain of a two-domain scorecard."""
     return scorecard.domain(dataset_name)
+
+
+@register.filter
+def model_input_src(photo) -> str:
+    """What the model sees, inline as a data URI: a gallery page needs no request per photo."""
+    return "data:image/png;base64," + base64.b64encode(photo.model_input_png()).decode("ascii")

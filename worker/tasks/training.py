@@ -18,6 +18,7 @@ from django.db import close_old_connections
 from classifier.models import ReportOrigin
 from classifier.selectors.runs import run_best_checkpoint
 from classifier.services import evaluation as evaluation_services
+from classifier.services import photos as photo_services
 from classifier.services import training as training_services
 
 logger = logging.getLogger(__name__)
@@ -71,9 +72,10 @@ def _evaluate_best_checkpoint(run) -> None:
 
 
 def sweep_stale_jobs() -> dict[str, list[int]]:
-    """Fail the runs and the reports whose worker went silent."""
+    """Fail the runs, reports and prediction jobs whose worker went silent."""
     return {"runs": training_services.training_runs_sweep(),
-            "reports": evaluation_services.evaluation_reports_sweep()}
+            "reports": evaluation_services.evaluation_reports_sweep(),
+            "prediction_jobs": photo_services.prediction_jobs_sweep()}
 
 
 @shared_task(name="worker.tasks.sweep_runs")
@@ -102,7 +104,7 @@ def import_engine_early(**_kwargs) -> None:
 
 @worker_ready.connect
 def sweep_at_worker_start(**_kwargs) -> None:
-    """A worker that starts after a crash fails the runs and reports the dead worker left running."""
+    """A worker that starts after a crash fails the runs, reports and prediction jobs the dead worker left running."""
     failed = sweep_stale_jobs()
     if any(failed.values()):
         logger.warning("jobs left running by a dead worker marked failed: %s", failed)

@@ -1,8 +1,10 @@
-// Refreshes the live parts of a page (a run's status, progress, epochs and curves; a report
-// being made) by fetching each one's server-rendered fragment every few seconds, until the
-// fragment says it is finished. A live part is any element with data-live-url.
+// Refreshes the live part of a page (a run's status, progress, epochs, curves; a gallery while
+// its photos are predicted) by fetching its server-rendered fragment every few seconds, until
+// the fragment says it is finished. Any element with data-live-url is such a part. A page's
+// own script may set data-live-hold="1" on it to skip a refresh (say, while it saves a
+// change), and hears "live:refreshed" after each one.
 (function () {
-  function follow(box) {
+  document.querySelectorAll("[data-live-url]").forEach(function (box) {
     const url = box.dataset.liveUrl;
     const pollMs = parseInt(box.dataset.pollMs || "2000", 10);
 
@@ -14,17 +16,16 @@
     async function refresh() {
       try {
         const response = await fetch(url, { headers: { "X-Requested-With": "fetch" }, credentials: "same-origin" });
-        if (response.ok) {
+        if (response.ok && box.dataset.liveHold !== "1") {
           box.innerHTML = await response.text();
+          box.dispatchEvent(new CustomEvent("live:refreshed", { bubbles: true }));
         }
       } catch (err) {
         // Network hiccup: keep the last view and try again at the next tick.
       }
-      if (isActive()) setTimeout(refresh, pollMs);
+      if (isActive() || box.dataset.liveHold === "1") setTimeout(refresh, pollMs);
     }
 
     if (isActive()) setTimeout(refresh, pollMs);
-  }
-
-  document.querySelectorAll("[data-live-url]").forEach(follow);
+  });
 })();

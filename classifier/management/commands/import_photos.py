@@ -1,0 +1,60 @@
+"""`manage.py import_photos PATH`: bring in a folder of class-named folders or a CSV manifest,
+through the same upload and labelling services as the web pages."""
+
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.core.files import File
+from django.core.management.base import BaseCommand, CommandError
+
+from classifier.services import photos as photo_services
+from dataset.photo_sets import list_photo_files
+
+
+class Command(BaseCommand):
+    help = ("Import photos from a folder of class-named folders (tshirt_top/, trouser/, ...; 'unlabelled/' "
+            "for none) or a CSV manifest with columns file and label_index (or label). Labels are recorded as "
+            "corrections; the new photos are then queued for prediction.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("path", type=Path)
+        parser.add_argument("--user", help="record the photos and labels as this username's")
+        parser.add_argument("--no-predict", action="store_true", help="don't queue a prediction job")
+
+    def handle(self, *args, **options):
+        user = None
+        if options["user"]:
+            user = get_user_model().objects.filter(username=options["user"]).first()
+            if user is None:
+                raise CommandError(f"no user named {options['user']!r}")
+        skipped = []
+        try:
+            files = list_photo_files(options["path"], skipped)
+        except (FileNotFoundError, ValueError) as exc:
+            raise CommandError(str(exc)) from None
+        for item in skipped:
+            self.stderr.write(f"skipped {item.key}: {item.reason}")
+        imported = labelled = refused = 0
+        source = f"import {options['path'].name}"[:100]
+        for item in files:
+            try:
+                with open(item.path, "rb") as handle:
+                    photo = photo_services.photo_upload(file=File(handle, name=item.path.name), user=user)
+            except photo_services.PhotoRejected as exc:
+                refused += 1
+                self.stderr.write(f"refused {item.key}: {item.path.name} {exc}")
+                continue
+            except OSError as exc:
+                refused += 1
+                self.stderr.write(f"refused {item.key}: {exc}")
+                continue
+            imported += 1
+            if item.label is not None:
+                photo_services.photo_label_set(photo=photo, label=item.label, user=user, source=source)
+                labelled += 1
+        self.stdout.write(f"imported {imported} photos ({labelled} labelled), refused {refused}, "
+                          f"skipped {len(skipped)}")
+        if imported and not options["no_predict"]:
+            job = photo_services.photos_predict_new(user=user)
+            self.stdout.write(f"prediction job {job.pk} queued" if job else
+                              "no checkpoint of a succeeded run yet: photos are not predicted")

@@ -1,0 +1,167 @@
+"""Photos people upload, the labels they give them, and the jobs that predict them."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+
+import numpy as np
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from PIL import Image
+
+from classifier.models.runs import Checkpoint
+from dataset.classes import CLASS_NAMES
+
+CLASS_CHOICES = list(enumerate(CLASS_NAMES))
+
+
+class Photo(models.Model):
+    """One uploaded photo. Its files have server-chosen random names and are served only to
+    signed-in users; ``original_name`` is what the uploader called it, for display only."""
+
+    original = models.FileField(max_length=200, help_text="the upload, upright and re-encoded, metadata stripped")
+    thumbnail = models.FileField(max_length=200)
+    # The 28x28 image the model sees, row by row (784 bytes): small enough for the row itself,
+    # so a prediction job or an evaluation reads no files.
+    model_input = models.BinaryField()
+    preprocess_version = models.PositiveSmallIntegerField(
+        help_text="dataset.photos.PREPROCESS_VERSION that made model_input")
+    original_name = models.CharField(max_length=255, blank=True)
+    sha256 = models.CharField(max_length=64, unique=True, help_text="of the bytes uploaded")
+    stored_sha256 = models.CharField(max_length=64, db_index=True, help_text="of the stored original")
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="photos")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    # The latest prediction (a prediction job writes all five together).
+    predicted_label = models.PositiveSmallIntegerField(null=True, blank=True, choices=CLASS_CHOICES)
+    confidence = models.FloatField(null=True, blank=True, db_index=True)
+    probabilities = models.JSONField(null=True, blank=True, help_text="ten floats, in class order")
+    predicted_by = models.ForeignKey(Checkpoint, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="photo_predictions")
+    predicted_at = models.DateTimeField(null=True, blank=True)
+
+    # The current human label: always the result of the photo's latest correction.
+    label = models.PositiveSmallIntegerField(null=True, blank=True, choices=CLASS_CHOICES, db_index=True)
+    labelled_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+    labelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Photo #{self.pk} ({self.original_name or 'unnamed'})"
+
+    @property
+    def is_predicted(self) -> bool:
+        return self.predicted_label is not None
+
+    @property
+    def is_wrong(self) -> bool:
+        """Labelled, predicted, and the two disagree."""
+        return self.label is not None and self.predicted_label is not None and self.label != self.predicted_label
+
+    def model_input_array(self) -> np.ndarray:
+        return np.frombuffer(bytes(self.model_input), dtype=np.uint8).reshape(28, 28)
+
+    def model_input_png(self) -> bytes:
+        out = io.BytesIO()
+        Image.fromarray(self.model_input_array(), "L").save(out, "PNG")
+        return out.getvalue()
+
+    def ranked_probabilities(self) -> list[tuple[int, str, float]]:
+        """(class index, class name, probability), most likely first."""
+        if not self.probabilities:
+            return []
+        ranked = sorted(enumerate(self.probabilities), key=lambda item: -item[1])
+        return [(index, CLASS_NAMES[index], p) for index, p in ranked]
+
+
+class LabelCorrection(models.Model):
+    """One change of a photo's label: who, when, from what to what. Never edited or deleted;
+    undoing one adds another that ``reverts`` it, so the history is complete."""
+
+    photo = models.ForeignKey(Photo, on_delete=models.CASCADE, related_name="corrections")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="label_corrections")
+    created_at = models.DateTimeField(default=timezone.now)
+    from_label = models.PositiveSmallIntegerField(null=True, blank=True, choices=CLASS_CHOICES)
+    to_label = models.PositiveSmallIntegerField(null=True, blank=True, choices=CLASS_CHOICES)
+    reverts = models.OneToOneField("self", null=True, blank=True, on_delete=models.CASCADE,
+                                   related_name="reverted_by")
+    source = models.CharField(max_length=100, blank=True, help_text="gallery, keyboard, photo page, import ...")
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Photo #{self.photo_id}: {self.from_label_display} -> {self.to_label_display}"
+
+    @property
+    def from_label_display(self) -> str:
+        return CLASS_NAMES[self.from_label] if self.from_label is not None else "no label"
+
+    @property
+    def to_label_display(self) -> str:
+        return CLASS_NAMES[self.to_label] if self.to_label is not None else "no label"
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "queued"
+    RUNNING = "running", "running"
+    SUCCEEDED = "succeeded", "succeeded"
+    FAILED = "failed", "failed"
+
+
+class PredictionScope(models.TextChoices):
+    UNPREDICTED = "unpredicted", "photos without a prediction"
+    ALL = "all", "all photos"
+
+
+class PredictionJob(models.Model):
+    """Predict a batch of photos with one checkpoint, on a worker. Which photos is decided
+    when the worker starts: every photo without a prediction then, or every photo."""
+
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
+    scope = models.CharField(max_length=16, choices=PredictionScope.choices, default=PredictionScope.UNPREDICTED)
+    checkpoint = models.ForeignKey(Checkpoint, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="prediction_jobs")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="prediction_jobs")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    worker_host = models.CharField(max_length=255, blank=True)
+    total = models.PositiveIntegerField(default=0, help_text="photos to predict")
+    done = models.PositiveIntegerField(default=0, help_text="photos predicted so far")
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Prediction job #{self.pk} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (JobStatus.QUEUED, JobStatus.RUNNING)
+
+    @property
+    def progress(self) -> float:
+        if self.status == JobStatus.SUCCEEDED:
+            return 1.0
+        return self.done / self.total if self.total else 0.0
+
+    def is_stale(self, now=None) -> bool:
+        """Running, but its worker has not been heard from for longer than allowed."""
+        if self.status != JobStatus.RUNNING:
+            return False
+        now = now or timezone.now()
+        return now - (self.heartbeat_at or self.started_at or self.created_at) > timedelta(
+            seconds=settings.RUN_STALE_AFTER_S)

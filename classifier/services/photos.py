@@ -1,0 +1,341 @@
+"""Everything that changes a photo, its label or a prediction job, whoever asks: the upload
+page, the gallery's keyboard, the admin, `manage.py import_photos`, a worker.
+
+Uploads are decoded here with Pillow (never torch): the web process makes the 28x28 image the
+model will see, and a worker later only runs the model on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import re
+import secrets
+import unicodedata
+from datetime import timedelta
+from typing import Iterable
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied
+from django.core.files.base import ContentFile, File
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+from PIL import Image
+
+from classifier.models import (
+    Checkpoint, JobStatus, LabelCorrection, Photo, PredictionJob, PredictionScope,
+)
+from classifier.selectors.photos import checkpoint_for_prediction
+from dataset.classes import CLASS_NAMES, NUM_CLASSES
+from dataset.photos import (
+    PREPROCESS_VERSION, PhotoUnreadable, flatten_alpha, open_photo, orient, preprocess,
+)
+
+logger = logging.getLogger(__name__)
+
+THUMBNAIL_SIDE = 256
+JPEG_QUALITY = 90
+
+
+# --- upload -------------------------------------------------------------------------------
+
+
+class PhotoRejected(Exception):
+    """A file that is not taken; the message completes "<file name> ..." for the user."""
+
+    def __init__(self, message: str, *, existing: Photo | None = None) -> None:
+        super().__init__(message)
+        self.existing = existing
+
+
+def display_name(name: str | None) -> str:
+    """The uploader's file name, for display only: no folders, no control characters."""
+    name = os.path.basename((name or "").replace("\\", "/"))
+    name = "".join(ch for ch in unicodedata.normalize("NFC", name) if unicodedata.category(ch)[0] != "C")
+    return re.sub(r"\s+", " ", name).strip()[:200]
+
+
+def _read_capped(file: File, limit: int) -> bytes:
+    """The file's bytes, refusing more than ``limit`` even when its stated size lies."""
+    if file.size is not None and file.size > limit:
+        raise PhotoRejected(_too_large(file.size, limit))
+    file.seek(0)
+    data = file.read(limit + 1)
+    if len(data) > limit:
+        raise PhotoRejected(_too_large(len(data), limit))
+    return data
+
+
+def _too_large(size: int, limit: int) -> str:
+    return f"is too large: {size / 2**20:.1f} MB, the limit is {limit / 2**20:.0f} MB"
+
+
+def _encode_original(image: Image.Image) -> tuple[bytes, str]:
+    """Re-encode what was decoded (so nothing but pixels survives: no EXIF, GPS or comments).
+
+    PNG when the photo has transparency (preprocessing uses it as the item's mask),
+    JPEG otherwise."""
+    out = io.BytesIO()
+    flat, alpha = flatten_alpha(image)
+    if alpha is not None:
+        rgba = flat.convert("RGBA")
+        rgba.putalpha(alpha)
+        rgba.save(out, "PNG")
+        return out.getvalue(), ".png"
+    flat.save(out, "JPEG", quality=JPEG_QUALITY)
+    return out.getvalue(), ".jpg"
+
+
+def _encode_thumbnail(image: Image.Image) -> bytes:
+    flat, _ = flatten_alpha(image)
+    flat.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS, reducing_gap=2.0)
+    out = io.BytesIO()
+    flat.save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+def _duplicate_of(sha256: str) -> Photo | None:
+    return Photo.objects.filter(Q(sha256=sha256) | Q(stored_sha256=sha256)).order_by("pk").first()
+
+
+def photo_upload(*, file: File, user: AbstractBaseUser | None) -> Photo:
+    """Decode, check and store one photo with its thumbnail and 28x28 model input.
+
+    Raises PhotoRejected (and stores nothing) for a file that is too large, not a JPEG, PNG
+    or WebP image, truncated, a decompression bomb, or already in the gallery. The files and
+    the row are written together: if anything fails, the files written so far are removed."""
+    data = _read_capped(file, settings.PHOTO_MAX_BYTES)
+    if not data:
+        raise PhotoRejected("is empty")
+    sha256 = hashlib.sha256(data).hexdigest()
+    existing = _duplicate_of(sha256)
+    if existing is not None:
+        raise PhotoRejected(f"is already in the gallery as photo #{existing.pk}", existing=existing)
+    try:
+        image = open_photo(data, max_pixels=settings.PHOTO_MAX_PIXELS)
+    except PhotoUnreadable as exc:
+        raise PhotoRejected(str(exc)) from None
+    with image:
+        upright = orient(image)
+        original, suffix = _encode_original(upright)
+        thumbnail = _encode_thumbnail(upright)
+        model_input = preprocess(upright)
+    token = secrets.token_hex(16)
+    folder = f"photos/{token[:2]}"
+    written: list[str] = []
+    try:
+        with transaction.atomic():
+            written.append(default_storage.save(f"{folder}/{token}{suffix}", ContentFile(original)))
+            written.append(default_storage.save(f"{folder}/{token}-thumb.jpg", ContentFile(thumbnail)))
+            photo = Photo.objects.create(
+                original=written[0], thumbnail=written[1], model_input=model_input.tobytes(),
+                preprocess_version=PREPROCESS_VERSION, original_name=display_name(file.name),
+                sha256=sha256, stored_sha256=hashlib.sha256(original).hexdigest(),
+                width=upright.width, height=upright.height, uploaded_by=user,
+            )
+    except BaseException as exc:
+        for name in written:
+            default_storage.delete(name)
+        if isinstance(exc, IntegrityError) and _duplicate_of(sha256) is not None:
+            # Someone uploaded the same bytes a moment ago.
+            existing = _duplicate_of(sha256)
+            raise PhotoRejected(f"is already in the gallery as photo #{existing.pk}", existing=existing) from None
+        raise
+    logger.info("photo %s uploaded by %s (%s, %dx%d)", photo.pk, user, photo.original_name, photo.width,
+                photo.height)
+    return photo
+
+
+def photos_delete(*, photos: Iterable[Photo]) -> int:
+    """Delete photos (with their corrections) and, once that commits, their files."""
+    count = 0
+    with transaction.atomic():
+        for photo in photos:
+            names = [photo.original.name, photo.thumbnail.name]
+            photo.delete()
+            transaction.on_commit(lambda names=names: [default_storage.delete(n) for n in names if n])
+            count += 1
+    return count
+
+
+# --- labels -------------------------------------------------------------------------------
+
+
+class LabelConflict(Exception):
+    """The change cannot be made as asked (the label moved on since); the message says why."""
+
+
+def _check_label(label: int | None) -> None:
+    if label is not None and not (isinstance(label, int) and 0 <= label < NUM_CLASSES):
+        raise ValueError(f"a label is a class index 0-{NUM_CLASSES - 1} or None, not {label!r}")
+
+
+def _apply(photo: Photo, correction: LabelCorrection) -> None:
+    photo.label = correction.to_label
+    labelled = correction.to_label is not None
+    photo.labelled_by = correction.user if labelled else None
+    photo.labelled_at = correction.created_at if labelled else None
+    photo.save(update_fields=["label", "labelled_by", "labelled_at"])
+
+
+def _sync(target: Photo, source: Photo) -> None:
+    target.label, target.labelled_by, target.labelled_at = source.label, source.labelled_by, source.labelled_at
+
+
+def photo_label_set(*, photo: Photo, label: int | None, user: AbstractBaseUser | None,
+                    source: str = "") -> LabelCorrection | None:
+    """Give the photo this label (None clears it), recorded as a correction. Setting the label
+    it already has records nothing and returns None."""
+    _check_label(label)
+    with transaction.atomic():
+        locked = Photo.objects.select_for_update().get(pk=photo.pk)
+        if locked.label == label:
+            _sync(photo, locked)
+            return None
+        correction = LabelCorrection.objects.create(
+            photo=locked, user=user, from_label=locked.label, to_label=label, source=source[:100],
+        )
+        _apply(locked, correction)
+    _sync(photo, locked)
+    logger.info("photo %s labelled %s by %s", photo.pk, label, user)
+    return correction
+
+
+def photo_correction_revert(*, correction: LabelCorrection, user: AbstractBaseUser | None,
+                            source: str = "undo") -> LabelCorrection:
+    """Undo a correction by recording the opposite one. Refused when it was undone already,
+    or when the photo's label has changed since (undo the later change first): no one's
+    correction is ever silently lost."""
+    try:
+        with transaction.atomic():
+            photo = Photo.objects.select_for_update().get(pk=correction.photo_id)
+            if LabelCorrection.objects.filter(reverts=correction).exists():
+                raise LabelConflict("This change was undone already.")
+            if photo.label != correction.to_label:
+                raise LabelConflict(
+                    f"The label has changed since, to {_label_name(photo.label)}; undo that change first."
+                )
+            revert = LabelCorrection.objects.create(
+                photo=photo, user=user, from_label=photo.label, to_label=correction.from_label,
+                reverts=correction, source=source[:100],
+            )
+            _apply(photo, revert)
+    except IntegrityError:
+        raise LabelConflict("This change was undone already.") from None
+    logger.info("photo %s: correction %s reverted by %s", photo.pk, correction.pk, user)
+    return revert
+
+
+def _label_name(label: int | None) -> str:
+    return CLASS_NAMES[label] if label is not None else "no label"
+
+
+# --- prediction jobs ----------------------------------------------------------------------
+
+
+class PredictionJobLost(Exception):
+    """The worker no longer owns the job (the sweep failed it, or it was never claimed)."""
+
+
+def _enqueue_prediction(job_id: int) -> None:
+    from worker.tasks.photos import predict_photos  # the web only sends; the worker imports torch
+
+    predict_photos.delay(job_id)
+
+
+def photos_predict(*, scope: str, checkpoint: Checkpoint, user: AbstractBaseUser | None) -> PredictionJob:
+    """Queue a prediction job, sent to a worker once the transaction commits. Predicting all
+    photos again (with another checkpoint, say) is for staff."""
+    if scope not in PredictionScope.values:
+        raise ValueError(f"unknown scope {scope!r}")
+    if scope == PredictionScope.ALL and not (user is not None and user.is_staff):
+        raise PermissionDenied("only staff can predict all photos again")
+    job = PredictionJob.objects.create(scope=scope, checkpoint=checkpoint, requested_by=user)
+    transaction.on_commit(lambda: _enqueue_prediction(job.pk))
+    logger.info("prediction job %s queued by %s: %s with checkpoint %s", job.pk, user, scope, checkpoint.pk)
+    return job
+
+
+def photos_predict_new(*, user: AbstractBaseUser | None) -> PredictionJob | None:
+    """Make sure photos without a prediction get one: queue a job unless one that has not
+    started yet will already see them. None when no checkpoint can predict yet."""
+    checkpoint = checkpoint_for_prediction()
+    if checkpoint is None:
+        return None
+    waiting = PredictionJob.objects.filter(
+        status=JobStatus.QUEUED, scope=PredictionScope.UNPREDICTED, checkpoint=checkpoint,
+    ).order_by("pk").first()
+    return waiting or photos_predict(scope=PredictionScope.UNPREDICTED, checkpoint=checkpoint, user=user)
+
+
+def prediction_job_claim(*, job_id: int, worker_host: str) -> PredictionJob | None:
+    """Take a queued job for this worker. None if it is gone or someone else has it."""
+    now = timezone.now()
+    if not PredictionJob.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
+        status=JobStatus.RUNNING, started_at=now, heartbeat_at=now, worker_host=worker_host,
+    ):
+        return None
+    return PredictionJob.objects.select_related("checkpoint").get(pk=job_id)
+
+
+def prediction_job_start(*, job_id: int, total: int) -> None:
+    _running(job_id).update(total=total, done=0, heartbeat_at=timezone.now())
+
+
+def _running(job_id: int) -> QuerySet[PredictionJob]:
+    return PredictionJob.objects.filter(pk=job_id, status=JobStatus.RUNNING)
+
+
+def prediction_job_record(*, job_id: int, checkpoint: Checkpoint,
+                          results: list[tuple[int, list[float]]]) -> None:
+    """Store one batch's predictions, (photo id, ten probabilities) each, and the progress."""
+    now = timezone.now()
+    with transaction.atomic():
+        if not _running(job_id).update(done=F("done") + len(results), heartbeat_at=now):
+            raise PredictionJobLost(f"prediction job {job_id} is no longer running on this worker")
+        photos = []
+        for photo_id, probabilities in results:
+            best = max(range(len(probabilities)), key=probabilities.__getitem__)
+            photos.append(Photo(pk=photo_id, predicted_label=best, confidence=probabilities[best],
+                                probabilities=probabilities, predicted_by=checkpoint, predicted_at=now))
+        Photo.objects.bulk_update(
+            photos, ["predicted_label", "confidence", "probabilities", "predicted_by", "predicted_at"],
+            batch_size=500,
+        )
+
+
+def prediction_job_succeed(*, job_id: int) -> bool:
+    now = timezone.now()
+    return bool(_running(job_id).update(status=JobStatus.SUCCEEDED, finished_at=now, heartbeat_at=now))
+
+
+def prediction_job_fail(*, job_id: int, error: str) -> bool:
+    """Mark a job failed with its reason, whether it was running or had not started."""
+    return bool(
+        PredictionJob.objects.filter(pk=job_id, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).update(
+            status=JobStatus.FAILED, finished_at=timezone.now(), error=error,
+        )
+    )
+
+
+def prediction_jobs_sweep(*, stale_after_s: int | None = None) -> list[int]:
+    """Fail every running prediction job whose worker has gone quiet; the ids it failed.
+
+    Called wherever training_runs_sweep is: at worker start, periodically, `manage.py sweep_runs`."""
+    stale_after = timedelta(seconds=settings.RUN_STALE_AFTER_S if stale_after_s is None else stale_after_s)
+    cutoff = timezone.now() - stale_after
+    failed = []
+    for job in PredictionJob.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff):
+        error = (f"The worker stopped responding: no heartbeat since {job.heartbeat_at:%Y-%m-%d %H:%M:%S %Z} "
+                 f"(worker {job.worker_host or 'unknown'}). Predict again to retry.")
+        if PredictionJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING, heartbeat_at__lt=cutoff).update(
+            status=JobStatus.FAILED, finished_at=timezone.now(), error=error,
+        ):
+            failed.append(job.pk)
+            logger.warning("prediction job %s marked failed: %s", job.pk, error)
+    return failed

@@ -1,0 +1,255 @@
+"""Photo pages: upload, gallery (with keyboard review), a photo's page, and its files.
+
+Photos belong to the team: every signed-in user sees and labels all of them; predicting all
+photos again is for staff. Files are served by views that check who asks, never as static
+files, with the content type we wrote them with.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.views.decorators.http import require_GET, require_POST
+
+from classifier.models import Checkpoint, PredictionScope
+from classifier.selectors import photos as photo_selectors
+from classifier.services import photos as photo_services
+from classifier.views.access import staff_required
+from dataset.classes import CLASS_NAMES
+
+LIVE_POLL_MS = 2000
+PAGE_SIZE = 120
+# The no-script upload form may send several photos in one request; each is checked on its own.
+MAX_FILES_PER_REQUEST = 20
+_FORM_OVERHEAD = 64 * 1024  # multipart boundaries, headers and the CSRF token
+
+
+def _wants_json(request) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def _content_length(request) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+
+
+def _prediction_note(job) -> str:
+    if job is None:
+        return ("No trained model yet: photos are stored and shown as not predicted yet; staff can "
+                "predict them once a training run succeeds.")
+    return f"Queued for prediction (job #{job.pk}); the gallery updates by itself when it is done."
+
+
+def _upload_one(file, user) -> dict:
+    name = photo_services.display_name(file.name)
+    try:
+        photo = photo_services.photo_upload(file=file, user=user)
+    except photo_services.PhotoRejected as exc:
+        result = {"ok": False, "name": name, "error": f"{name or 'This file'} {exc}"}
+        if exc.existing is not None:
+            result["url"] = reverse("photo_detail", args=[exc.existing.pk])
+        return result
+    return {"ok": True, "name": name, "id": photo.pk, "url": reverse("photo_detail", args=[photo.pk]),
+            "thumbnail": reverse("photo_thumbnail", args=[photo.pk])}
+
+
+@login_required
+def photo_upload(request):
+    """The upload page; its form (for browsers without scripts) may post several photos."""
+    results, note = [], ""
+    if request.method == "POST":
+        if _content_length(request) > MAX_FILES_PER_REQUEST * settings.PHOTO_MAX_BYTES + _FORM_OVERHEAD:
+            return HttpResponse("Too much at once: upload fewer photos per request.", status=413)
+        files = request.FILES.getlist("photo")[:MAX_FILES_PER_REQUEST]
+        results = [_upload_one(f, request.user) for f in files]
+        if any(r["ok"] for r in results):
+            note = _prediction_note(photo_services.photos_predict_new(user=request.user))
+    return render(request, "classifier/photo_upload.html", {
+        "results": results, "note": note, "max_bytes": settings.PHOTO_MAX_BYTES,
+        "max_megapixels": settings.PHOTO_MAX_PIXELS // 1_000_000,
+    })
+
+
+@require_POST
+@login_required
+def photo_upload_file(request):
+    """One photo per request, answered in JSON: the upload page's script sends each file on
+    its own, so each gets its own progress bar and its own message."""
+    if _content_length(request) > settings.PHOTO_MAX_BYTES + _FORM_OVERHEAD:
+        limit = settings.PHOTO_MAX_BYTES / 2**20
+        return JsonResponse({"ok": False, "error": f"is too large: the limit is {limit:.0f} MB"}, status=413)
+    files = request.FILES.getlist("photo")
+    if len(files) != 1:
+        return JsonResponse({"ok": False, "error": "Send exactly one file, as the field 'photo'."}, status=400)
+    result = _upload_one(files[0], request.user)
+    if not result["ok"]:
+        return JsonResponse(result, status=400)
+    result["prediction"] = _prediction_note(photo_services.photos_predict_new(user=request.user))
+    return JsonResponse(result, status=201)
+
+
+def _gallery_context(request) -> dict:
+    filters = photo_selectors.GalleryFilters.from_query(request.GET)
+    paginator = Paginator(photo_selectors.photos_for_gallery(filters=filters), PAGE_SIZE)
+    page = paginator.get_page(request.GET.get("page"))
+    query = filters.as_query()
+    if page.number > 1:
+        query["page"] = str(page.number)
+    job = photo_selectors.prediction_job_for_gallery()
+    return {
+        "filters": filters, "page": page, "photos": page.object_list, "query": urlencode(query),
+        "filter_query": urlencode(filters.as_query()),
+        "show_choices": photo_selectors.SHOW_CHOICES, "order_choices": photo_selectors.ORDER_CHOICES,
+        "classes": list(enumerate(CLASS_NAMES)), "job": job, "poll_ms": LIVE_POLL_MS,
+        "checkpoint": photo_selectors.checkpoint_for_prediction(),
+        "back": f"{reverse('photo_gallery')}?{urlencode(query)}",
+    }
+
+
+@login_required
+def photo_gallery(request):
+    context = _gallery_context(request)
+    if request.user.is_staff:
+        context["checkpoints"] = photo_selectors.checkpoints_for_choice()
+    return render(request, "classifier/photo_gallery.html", context)
+
+
+@login_required
+def photo_gallery_live(request):
+    """The changing part of the gallery (job progress and the grid), polled while a job runs."""
+    return render(request, "classifier/_photo_gallery_live.html", _gallery_context(request))
+
+
+@login_required
+def photo_detail(request, photo_id: int):
+    photo = photo_selectors.photo_get(photo_id=photo_id)
+    return render(request, "classifier/photo_detail.html", {
+        "photo": photo, "history": photo_selectors.photo_history(photo=photo),
+        "classes": list(enumerate(CLASS_NAMES)),
+    })
+
+
+def _photo_json(request, photo, correction=None) -> dict:
+    card = render_to_string("classifier/_photo_card.html", {
+        "photo": photo, "classes": list(enumerate(CLASS_NAMES)),
+        "back": request.POST.get("next") or reverse("photo_gallery"),
+    }, request=request)
+    return {
+        "ok": True, "id": photo.pk, "label": photo.label,
+        "label_name": CLASS_NAMES[photo.label] if photo.label is not None else None,
+        "correction": correction.pk if correction else None, "card": card,
+    }
+
+
+def _back(request, photo_id: int):
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return redirect(target)
+    return redirect("photo_detail", photo_id=photo_id)
+
+
+def _refusal(request, photo_id: int, message: str, status: int):
+    if _wants_json(request):
+        return JsonResponse({"ok": False, "error": message}, status=status)
+    messages.error(request, message)
+    return _back(request, photo_id)
+
+
+@require_POST
+@login_required
+def photo_label(request, photo_id: int):
+    """Set (or clear) a photo's label: 'label' is a class index, '' for none, or 'prediction'."""
+    photo = photo_selectors.photo_get(photo_id=photo_id)
+    raw = request.POST.get("label", "").strip()
+    if raw == "prediction":
+        if photo.predicted_label is None:
+            return _refusal(request, photo.pk, "This photo has no prediction to accept yet.", 409)
+        label = photo.predicted_label
+    elif raw == "":
+        label = None
+    elif raw.isdigit() and int(raw) < len(CLASS_NAMES):
+        label = int(raw)
+    else:
+        return _refusal(request, photo.pk, f"{raw!r} is not a class.", 400)
+    source = request.POST.get("source", "") or "photo page"
+    correction = photo_services.photo_label_set(photo=photo, label=label, user=request.user, source=source)
+    if _wants_json(request):
+        return JsonResponse(_photo_json(request, photo, correction))
+    if correction is not None:
+        messages.success(request, f"Photo #{photo.pk} labelled {correction.to_label_display}.")
+    return _back(request, photo.pk)
+
+
+@require_POST
+@login_required
+def correction_revert(request, correction_id: int):
+    correction = photo_selectors.correction_get(correction_id=correction_id)
+    try:
+        revert = photo_services.photo_correction_revert(correction=correction, user=request.user,
+                                                        source=request.POST.get("source", "") or "undo")
+    except photo_services.LabelConflict as exc:
+        return _refusal(request, correction.photo_id, str(exc), 409)
+    photo = photo_selectors.photo_get(photo_id=correction.photo_id)
+    if _wants_json(request):
+        return JsonResponse(_photo_json(request, photo, revert))
+    messages.success(request, f"Undone: photo #{photo.pk} is now {revert.to_label_display}.")
+    return _back(request, photo.pk)
+
+
+@require_POST
+@staff_required
+def photos_predict_all(request):
+    checkpoint = get_object_or_404(Checkpoint, pk=request.POST.get("checkpoint") or 0)
+    job = photo_services.photos_predict(scope=PredictionScope.ALL, checkpoint=checkpoint, user=request.user)
+    messages.success(request, f"Prediction job #{job.pk} queued: all photos, with checkpoint #{checkpoint.pk} "
+                              f"(run #{checkpoint.run_id}, epoch {checkpoint.epoch}).")
+    return redirect("photo_gallery")
+
+
+# --- files --------------------------------------------------------------------------------
+
+_CONTENT_TYPES = {".jpg": "image/jpeg", ".png": "image/png"}
+
+
+def _serve(field) -> FileResponse:
+    name = field.name or ""
+    suffix = name[name.rfind("."):].lower()
+    try:
+        handle = field.open("rb")
+    except FileNotFoundError:
+        raise Http404("The file is missing on the server.") from None
+    response = FileResponse(handle, content_type=_CONTENT_TYPES.get(suffix, "application/octet-stream"))
+    # Stored files never change (a new photo gets a new random name).
+    response["Cache-Control"] = "private, max-age=86400, immutable"
+    return response
+
+
+@require_GET
+@login_required
+def photo_original(request, photo_id: int):
+    return _serve(photo_selectors.photo_get(photo_id=photo_id).original)
+
+
+@require_GET
+@login_required
+def photo_thumbnail(request, photo_id: int):
+    return _serve(photo_selectors.photo_get(photo_id=photo_id).thumbnail)
+
+
+@require_GET
+@login_required
+def photo_model_input(request, photo_id: int):
+    """What the model sees: the stored 28x28 image as a PNG (pages scale it up, pixelated)."""
+    photo = photo_selectors.photo_get(photo_id=photo_id)
+    response = HttpResponse(photo.model_input_png(), content_type="image/png")
+    response["Cache-Control"] = "private, max-age=60"
+    return response

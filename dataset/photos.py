@@ -1,0 +1,465 @@
+"""Real photos to the 28x28 image the model sees, with numpy and Pillow only.
+
+The web process runs this at upload time, so nothing here imports torch or Django.
+
+Fashion-MNIST was made from product photos on white: trimmed to the item, the longest side
+resized to 28 px, centred, the intensities negated and the result converted to gray. So its
+items are light on an exactly black background, touch the frame on their longest side
+(measured on the training set: ~0.1 px margin), and every image is stretched to use the full
+range (92 % have a pixel at 255). Real photos are dark or colourful items on white or on a
+busy background (a bed, a floor, a hanger), in any orientation, sometimes with transparency.
+``preprocess`` brings them to that shape, in these steps (PREPROCESS_VERSION names them; a
+stored photo records the version its 28x28 image was made with, so it can be recomputed when
+the steps change):
+
+1. ``orient``: apply the EXIF orientation (phones store photos sideways plus a tag).
+2. ``flatten_alpha``: composite transparency onto white, the background Fashion-MNIST's
+   photos had, and keep the alpha channel: where it exists it *is* the item's mask.
+3. ``working_copy``: shrink (antialiased) so that the longest side is WORK_SIDE pixels; the
+   decisions below need no more detail and are cheap at that size.
+4. ``background_colours``: the background's colours, from a band along the border (a photo's
+   border is almost always background): a small k-means over the band, keeping clusters that
+   cover a fair share of it, so a bed plus a wall, or a floor's two tones, are all background.
+5. ``foreground_mask``: distance of each pixel from the nearest background colour in CIELAB,
+   lightness down-weighted (shadows and folds change lightness, not hue), thresholded with
+   Otsu's method above a floor; closed, opened, the components kept that are large or near
+   the centre (a pair of shoes is two components), holes filled.
+6. ``item_intensity``: the item light on black. Which way round is decided per photo: when the
+   background is lighter than the item (a product shot on white), the gray values are
+   negated as in Fashion-MNIST; when it is darker, they are kept. Everything outside the mask
+   is black, and inside it the item keeps a floor intensity so a white shirt on a white bed
+   is still a silhouette.
+7. ``crop_to_item``: crop to the mask's bounding box.
+8. ``fit_to_frame``: resize the longest side to 28 px (LANCZOS, antialiased) and centre it on
+   a black 28x28 square, margins as in Fashion-MNIST.
+9. ``stretch_contrast``: scale so the brightest item pixels reach 255, as Fashion-MNIST's do.
+
+Normalisation to the model's input (mean/std of the checkpoint's preset) is not done here: it
+is the engine's ``normalize``, the very function training uses, applied to these uint8 images.
+
+``plain_preprocess`` is the notebook's way (grayscale, resize to 28x28), kept to measure the
+difference (``python -m worker.photo_gap``).
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+from PIL import Image, ImageCms, ImageFilter, ImageOps, UnidentifiedImageError
+
+PREPROCESS_VERSION = 1
+SIZE = 28
+WORK_SIDE = 160  # longest side of the working copy the mask and crop are found on
+WHITE = (255, 255, 255)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The pipeline's knobs, each with the value preprocess() uses. Changing one changes what
+    the model sees: bump PREPROCESS_VERSION with it."""
+
+    border_band: float = 0.05  # share of each side taken as background evidence
+    background_clusters: int = 3  # k-means clusters over the border band
+    background_min_share: float = 0.15  # share of a side a background colour covers...
+    background_sides: int = 3  # ...on at least this many sides
+    lightness_weight: float = 0.5  # shadows and folds change lightness, not colour
+    min_distance: float = 12.0  # CIELAB distance below which a pixel is never foreground
+    keep_component_share: float = 0.15  # keep components at least this share of the largest
+    refine_iterations: int = 0  # rounds of re-deciding pixels by the item's and background's colours
+    item_clusters: int = 4  # k-means clusters for the item's colours when refining
+    intensity_floor: float = 0.3  # the dimmest an item pixel gets, of the brightest
+    margin: int = 0  # pixels between the item's longest side and the frame
+    stretch_percentile: float = 99.0  # this percentile of the item's pixels becomes 255
+
+
+DEFAULT = Settings()
+
+
+# --- reading a photo safely ----------------------------------------------------------------
+
+# Formats a photo may come in. Each one more is more decoder code facing strangers' files.
+ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP")
+ALLOWED_FORMATS_TEXT = "JPEG, PNG or WebP"
+DEFAULT_MAX_PIXELS = 40_000_000  # 40 MP: more than any phone's camera, far less than a bomb
+
+
+class PhotoUnreadable(ValueError):
+    """A file that is not a photo we can read; the message says why, in a user's words."""
+
+
+def open_photo(source: bytes | str | Path | BinaryIO, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Decode a photo completely, or raise PhotoUnreadable.
+
+    Never trusts a name or a content type: the bytes decide. The size in the header is
+    checked before any pixel is decoded (a decompression bomb is a refusal, not a crash),
+    the structure is verified, and the whole image is then decoded, so a truncated file
+    fails here rather than later in a worker."""
+    if isinstance(source, (str, Path)):
+        data = Path(source).read_bytes()
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+    else:
+        data = source.read()
+    with warnings.catch_warnings():
+        # Pillow only warns between its own limit and twice that; every bomb is an error here.
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as probe:
+                fmt, (width, height) = probe.format, probe.size
+                _check_pixels(width, height, max_pixels)
+                probe.verify()
+            image = Image.open(io.BytesIO(data), formats=[fmt])
+            image.load()
+        except PhotoUnreadable:
+            raise
+        except UnidentifiedImageError:
+            raise PhotoUnreadable(_not_allowed_message(data)) from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise PhotoUnreadable(
+                f"has too many pixels: the limit is {max_pixels / 1e6:.0f} megapixels"
+            ) from None
+        except Exception as exc:  # noqa: BLE001 - any decoder failure on a stranger's file is a refusal
+            if "truncated" in str(exc).lower() or isinstance(exc, EOFError):
+                raise PhotoUnreadable("is truncated: the file ends before the image does") from None
+            raise PhotoUnreadable(
+                f"is damaged or truncated: it could not be decoded ({type(exc).__name__}: {exc})"
+            ) from None
+    return image
+
+
+def _check_pixels(width: int, height: int, max_pixels: int) -> None:
+    if width * height > max_pixels:
+        raise PhotoUnreadable(
+            f"has too many pixels: {width}×{height} is {width * height / 1e6:.1f} megapixels, "
+            f"the limit is {max_pixels / 1e6:.0f}"
+        )
+
+
+def _not_allowed_message(data: bytes) -> str:
+    try:
+        with Image.open(io.BytesIO(data)) as other:
+            return f"is a {other.format} image; only {ALLOWED_FORMATS_TEXT} images are accepted"
+    except Exception:  # noqa: BLE001 - whatever it is, it is not an image we know
+        return f"is not an image: only {ALLOWED_FORMATS_TEXT} images are accepted"
+
+
+# --- 1-3: a plain RGB working copy ----------------------------------------------------------
+
+
+def orient(image: Image.Image) -> Image.Image:
+    """Apply the EXIF orientation tag, so a phone's portrait photo is upright."""
+    return ImageOps.exif_transpose(image)
+
+
+def _has_alpha(image: Image.Image) -> bool:
+    return image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+        image.mode == "P" and "transparency" in image.info
+    )
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit gray: Pillow's convert clips instead of scaling.
+        values = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if values.max() > 255 else 255.0
+        image = Image.fromarray(np.clip(values / top * 255, 0, 255).astype(np.uint8), "L")
+    return image.convert("RGB")
+
+
+def flatten_alpha(image: Image.Image, background: tuple[int, int, int] = WHITE
+                  ) -> tuple[Image.Image, Image.Image | None]:
+    """(RGB image composited onto ``background``, alpha as an "L" image or None if opaque)."""
+    if not _has_alpha(image):
+        return _to_rgb(image), None
+    rgba = image.convert("RGBA")
+    alpha = rgba.getchannel("A")
+    if alpha.getextrema()[0] == 255:
+        return rgba.convert("RGB"), None
+    flat = Image.new("RGB", rgba.size, background)
+    flat.paste(rgba, mask=alpha)
+    return flat, alpha
+
+
+def working_copy(image: Image.Image, side: int = WORK_SIDE) -> Image.Image:
+    """A copy whose longest side is at most ``side`` px, shrunk with antialiasing."""
+    copy = image.copy()
+    copy.thumbnail((side, side), Image.Resampling.LANCZOS, reducing_gap=2.0)
+    return copy
+
+
+# --- 4-5: where the item is -----------------------------------------------------------------
+
+_SRGB_TO_LAB = ImageCms.buildTransform(
+    ImageCms.createProfile("sRGB"), ImageCms.createProfile("LAB"), "RGB", "LAB"
+)
+
+
+def to_lab(rgb: Image.Image) -> np.ndarray:
+    """(H, W, 3) float: L in 0..100, a and b around 0."""
+    raw = np.asarray(ImageCms.applyTransform(rgb, _SRGB_TO_LAB))
+    # Pillow's LAB: L as an unsigned byte over 0..255, a and b as signed bytes.
+    ab = raw[..., 1:].view(np.int8).astype(np.float32)
+    return np.concatenate([raw[..., :1].astype(np.float32) * (100 / 255), ab], axis=-1)
+
+
+def border_band(array: np.ndarray, share: float) -> np.ndarray:
+    """The pixels of a band along all four sides, as (N, C)."""
+    h, w = array.shape[:2]
+    k = max(1, round(min(h, w) * share))
+    band = np.zeros((h, w), dtype=bool)
+    band[:k, :] = band[-k:, :] = True
+    band[:, :k] = band[:, -k:] = True
+    return array[band]
+
+
+def _kmeans(points: np.ndarray, k: int, iterations: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """Tiny deterministic k-means: (centres (k, C), share of points per centre (k,))."""
+    # Start from points spread along the lightness order, so the result never depends on chance.
+    order = np.argsort(points[:, 0], kind="stable")
+    centres = points[order[np.linspace(0, len(points) - 1, k).astype(int)]].astype(np.float32)
+    for _ in range(iterations + 1):
+        nearest = np.argmin(((points[:, None, :] - centres[None]) ** 2).sum(-1), axis=1)
+        counts = np.bincount(nearest, minlength=k)
+        sums = np.stack([np.bincount(nearest, points[:, c], minlength=k) for c in range(points.shape[1])], 1)
+        centres = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], centres)
+    return centres, counts / len(points)
+
+
+def _weighted(lab: np.ndarray, lightness_weight: float) -> np.ndarray:
+    return lab * np.array([lightness_weight, 1.0, 1.0], dtype=lab.dtype)
+
+
+def _sides(array: np.ndarray, share: float) -> list[np.ndarray]:
+    """The band along each side (top, bottom, left, right), each as (N, C)."""
+    h, w = array.shape[:2]
+    k = max(1, round(min(h, w) * share))
+    return [array[:k].reshape(-1, array.shape[-1]), array[-k:].reshape(-1, array.shape[-1]),
+            array[:, :k].reshape(-1, array.shape[-1]), array[:, -k:].reshape(-1, array.shape[-1])]
+
+
+def background_colours(lab: np.ndarray, settings: Settings = DEFAULT) -> np.ndarray:
+    """The background's colours (M, 3) in weighted CIELAB, from the border band.
+
+    Clusters of the band's colours count as background when they cover a fair share of at
+    least ``background_sides`` of the four sides: a background surrounds the item, while an
+    item that runs off the frame (a close-up, a trouser leg) touches one or two sides. The
+    largest cluster always counts."""
+    sides = [_weighted(side, settings.lightness_weight) for side in _sides(lab, settings.border_band)]
+    centres, shares = _kmeans(np.concatenate(sides), settings.background_clusters)
+    on_sides = np.zeros(len(centres), dtype=int)
+    for side in sides:
+        nearest = np.argmin(((side[:, None, :] - centres[None]) ** 2).sum(-1), axis=1)
+        on_sides += np.bincount(nearest, minlength=len(centres)) / len(side) >= settings.background_min_share
+    keep = (on_sides >= settings.background_sides) | (shares == shares.max())
+    return centres[keep]
+
+
+def background_distance(lab: np.ndarray, colours: np.ndarray, settings: Settings = DEFAULT) -> np.ndarray:
+    """(H, W) distance of each pixel from the nearest background colour."""
+    weighted = _weighted(lab, settings.lightness_weight)
+    d2 = ((weighted[:, :, None, :] - colours[None, None]) ** 2).sum(-1)
+    return np.sqrt(d2.min(axis=-1))
+
+
+def otsu_threshold(values: np.ndarray, bins: int = 128) -> float:
+    """The cut that best separates ``values`` into two groups (Otsu, 1979)."""
+    hist, edges = np.histogram(values, bins=bins)
+    centres = (edges[:-1] + edges[1:]) / 2
+    weight_low = np.cumsum(hist)
+    weight_high = weight_low[-1] - weight_low
+    sum_low = np.cumsum(hist * centres)
+    mean_low = sum_low / np.maximum(weight_low, 1)
+    mean_high = (sum_low[-1] - sum_low) / np.maximum(weight_high, 1)
+    between = weight_low * weight_high * (mean_low - mean_high) ** 2
+    return float(centres[int(np.argmax(between))])
+
+
+def _morph(mask: np.ndarray, size: int, grow: bool) -> np.ndarray:
+    image = Image.fromarray(mask.astype(np.uint8) * 255)
+    image = image.filter(ImageFilter.MaxFilter(size) if grow else ImageFilter.MinFilter(size))
+    return np.asarray(image) > 127
+
+
+def _runs(mask: np.ndarray) -> tuple[list[int], list[int], list[int]]:
+    """Runs of True along each row: (row, start, exclusive end) lists, row-major order."""
+    h, w = mask.shape
+    padded = np.zeros((h, w + 2), dtype=np.int8)
+    padded[:, 1:-1] = mask
+    rows, cols = np.nonzero(np.diff(padded, axis=1))  # a run's start and end alternate
+    return rows[0::2].tolist(), cols[0::2].tolist(), cols[1::2].tolist()
+
+
+def components(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """Label 4-connected components: (labels (H, W) int32, 0 = none; how many).
+
+    Works on runs of pixels rather than pixels (union-find over runs that overlap between
+    neighbouring rows), so plain Python stays fast at working size."""
+    run_rows, starts, ends = _runs(mask)
+    parent = list(range(len(starts)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    row_first = np.searchsorted(run_rows, np.arange(mask.shape[0] + 1)).tolist()
+    for y in range(1, mask.shape[0]):
+        i, i_end = row_first[y], row_first[y + 1]
+        j, j_end = row_first[y - 1], row_first[y]
+        while i < i_end and j < j_end:
+            if starts[i] < ends[j] and starts[j] < ends[i]:
+                a, b = find(i), find(j)
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+            if ends[i] < ends[j]:
+                i += 1
+            else:
+                j += 1
+    roots: dict[int, int] = {}
+    labels = np.zeros(mask.shape, dtype=np.int32)
+    for k, (y, start, end) in enumerate(zip(run_rows, starts, ends)):
+        labels[y, start:end] = roots.setdefault(find(k), len(roots) + 1)
+    return labels, len(roots)
+
+
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """Background is what can be reached from the border without crossing the item."""
+    outside, _ = components(np.pad(~mask, 1, constant_values=True))
+    return outside[1:-1, 1:-1] != outside[0, 0]
+
+
+def _subsample(points: np.ndarray, most: int = 4000) -> np.ndarray:
+    return points[:: max(1, len(points) // most)]
+
+
+def refine_by_colour(lab: np.ndarray, mask: np.ndarray, background: np.ndarray,
+                     settings: Settings = DEFAULT) -> np.ndarray:
+    """Re-decide each pixel by whether it is nearer the item's own colours or the background's.
+
+    A first mask from the distance to the background misses the parts of a patterned item
+    that happen to be near a background colour; learning the item's colours from the
+    surest part of that mask (its interior) brings them back, and drops what matches neither
+    well (a shadow, a fold of the blanket)."""
+    core = _morph(mask, 5, grow=False)
+    if core.sum() < 50:
+        core = mask
+    weighted = _weighted(lab, settings.lightness_weight)
+    centres, shares = _kmeans(_subsample(weighted[core]), settings.item_clusters)
+    centres = centres[shares >= 0.05]
+    d_item = np.sqrt(((weighted[:, :, None, :] - centres[None, None]) ** 2).sum(-1)).min(-1)
+    d_background = background_distance(lab, background, settings)
+    return (d_item < d_background) & (d_background > settings.min_distance / 2)
+
+
+def clean_mask(mask: np.ndarray, settings: Settings = DEFAULT) -> np.ndarray:
+    """Close small gaps (a seam, a strap), drop specks, keep the large parts, fill the holes."""
+    mask = _morph(_morph(mask, 3, grow=True), 3, grow=False)
+    opened = _morph(_morph(mask, 3, grow=False), 3, grow=True)
+    mask = opened if opened.any() else mask
+    labels, count = components(mask)
+    if count > 1:
+        areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+        keep = np.flatnonzero(areas >= settings.keep_component_share * areas.max()) + 1
+        mask = np.isin(labels, keep)
+    return fill_holes(mask)
+
+
+def foreground_mask(lab: np.ndarray, settings: Settings = DEFAULT, alpha: np.ndarray | None = None) -> np.ndarray:
+    """(H, W) bool: the item. From the alpha channel when the photo has one."""
+    if alpha is not None:
+        mask = clean_mask(alpha > 127, settings)
+        return mask if mask.any() else np.ones(mask.shape, dtype=bool)
+    background = background_colours(lab, settings)
+    distance = background_distance(lab, background, settings)
+    mask = distance > max(settings.min_distance, otsu_threshold(distance))
+    for _ in range(settings.refine_iterations):
+        if not mask.any():
+            break
+        mask = refine_by_colour(lab, clean_mask(mask, settings), background, settings)
+    mask = clean_mask(mask, settings) if mask.any() else mask
+    return mask if mask.any() else np.ones(mask.shape, dtype=bool)
+
+
+def bounding_box(mask: np.ndarray) -> tuple[int, int, int, int]:
+    """(top, left, bottom, right), bottom and right exclusive."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if not len(rows):
+        return 0, 0, mask.shape[0], mask.shape[1]
+    return int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1
+
+
+# --- 6-9: what the model sees ---------------------------------------------------------------
+
+
+def item_intensity(gray: np.ndarray, mask: np.ndarray, settings: Settings = DEFAULT) -> np.ndarray:
+    """(H, W) float in 0..1: the item light on black, black outside the mask."""
+    gray = gray.astype(np.float32)
+    background = gray[~mask] if (~mask).any() else border_band(gray, settings.border_band)
+    background_level = float(np.median(background))
+    item_level = float(np.median(gray[mask])) if mask.any() else background_level
+    # Negate when the background is the lighter (Fashion-MNIST's own photos were on white).
+    signal = background_level - gray if background_level >= item_level else gray - background_level
+    signal = np.clip(signal, 0, None)
+    top = float(np.percentile(signal[mask], settings.stretch_percentile)) if mask.any() else 0.0
+    signal = signal / top if top > 0 else np.zeros_like(signal)
+    floor = settings.intensity_floor
+    return np.where(mask, floor + (1 - floor) * np.clip(signal, 0, 1), 0.0)
+
+
+def crop_to_item(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    top, left, bottom, right = bounding_box(mask)
+    return values[top:bottom, left:right]
+
+
+def fit_to_frame(values: np.ndarray, size: int = SIZE, margin: int = 0) -> np.ndarray:
+    """Resize so the longest side spans the frame less its margins; centre on black."""
+    h, w = values.shape
+    inner = size - 2 * margin
+    scale = inner / max(h, w)
+    new_h, new_w = max(1, round(h * scale)), max(1, round(w * scale))
+    image = Image.fromarray(values.astype(np.float32), "F").resize((new_w, new_h), Image.Resampling.LANCZOS)
+    out = np.zeros((size, size), dtype=np.float32)
+    top, left = (size - new_h) // 2, (size - new_w) // 2
+    out[top:top + new_h, left:left + new_w] = np.asarray(image)
+    return out
+
+
+def stretch_contrast(values: np.ndarray) -> np.ndarray:
+    """To uint8 with the brightest pixel at 255 (LANCZOS may overshoot; clip)."""
+    values = np.clip(values, 0, None)
+    top = float(values.max())
+    if top <= 0:
+        return np.zeros(values.shape, dtype=np.uint8)
+    return np.clip(np.round(values / top * 255), 0, 255).astype(np.uint8)
+
+
+def prepare(image: Image.Image) -> tuple[Image.Image, np.ndarray | None]:
+    """Steps 1-3: the upright RGB working copy, and its alpha (H, W) uint8 or None."""
+    rgb, alpha = flatten_alpha(orient(image))
+    work = working_copy(rgb)
+    if alpha is None:
+        return work, None
+    return work, np.asarray(alpha.resize(work.size, Image.Resampling.BOX))
+
+
+def preprocess_prepared(work: Image.Image, alpha: np.ndarray | None, settings: Settings = DEFAULT) -> np.ndarray:
+    """Steps 4-9 on what prepare() returned."""
+    mask = foreground_mask(to_lab(work), settings, alpha=alpha)
+    intensity = item_intensity(np.asarray(work.convert("L")), mask, settings)
+    return stretch_contrast(fit_to_frame(crop_to_item(intensity, mask), margin=settings.margin))
+
+
+def preprocess(image: Image.Image, settings: Settings = DEFAULT) -> np.ndarray:
+    """A photo as the model should see it: (28, 28) uint8, the item light on black."""
+    return preprocess_prepared(*prepare(image), settings=settings)
+
+
+def plain_preprocess(image: Image.Image) -> np.ndarray:
+    """The notebook's way, for comparison: grayscale, squash to 28x28, nothing else."""
+    return np.asarray(orient(image).convert("L").resize((SIZE, SIZE), Image.Resampling.BILINEAR), dtype=np.uint8)

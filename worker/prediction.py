@@ -1,0 +1,40 @@
+"""Batch prediction on 28x28 images with a saved checkpoint. Plain PyTorch, no Django.
+
+The images are what ``dataset.photos.preprocess`` made (uint8, light item on black); the
+checkpoint's own preset decides the normalisation and flip TTA, through the same
+``engine.predict_logits`` that validation uses, so a photo is scored exactly as a test image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from worker import engine
+
+BATCH_SIZE = 1024  # images per forward pass: large, since inference holds no gradients
+
+
+@dataclass(frozen=True)
+class Predictor:
+    model: torch.nn.Module
+    payload: dict
+    device: torch.device
+
+    def probabilities(self, images_uint8: np.ndarray) -> np.ndarray:
+        """(N, 28, 28) uint8 -> (N, 10) float32 class probabilities (softmax of the logits)."""
+        if len(images_uint8) == 0:
+            return np.zeros((0, len(self.payload["class_names"])), dtype=np.float32)
+        x = torch.from_numpy(np.ascontiguousarray(images_uint8, dtype=np.uint8)).to(self.device)
+        logits = engine.predict_logits(self.model, x, engine.preset_of(self.payload), batch_size=BATCH_SIZE)
+        return torch.softmax(logits, dim=1).cpu().numpy()
+
+
+def load_predictor(path: Path, device: str = "auto") -> Predictor:
+    """The model of a checkpoint file (loaded with weights_only=True), ready to predict."""
+    chosen = engine.pick_device(device)
+    model, payload = engine.load_checkpoint(Path(path), device=chosen)
+    return Predictor(model=model, payload=payload, device=chosen)
