@@ -62,4 +62,4 @@ def test_the_sweep_task_fails_stale_runs_and_stale_reports(db):
     long_ago = timezone.now() - timedelta(hours=1)
     type(run).objects.filter(pk=run.pk).update(heartbeat_at=long_ago)
     EvaluationReport.objects.filter(pk=report.pk).update(heartbeat_at=long_ago)
-    assert sweep_runs() == {"runs": [run.pk], "reports": [report.pk]}
+    assert sweep_runs() == {"runs": [run.pk], "reports": [report.pk], "prediction_jobs": []}
