@@ -21,6 +21,7 @@ urlpatterns = [
     path("reports/<int:report_id>/cells/<int:true_class>/<int:predicted_class>/", reports.report_cell,
          name="report_cell"),
     path("datasets/fmnist-test/<int:index>.png", samples.fmnist_test_image, name="fmnist_test_image"),
+    path("reports/<int:report_id>/samples/<int:index>.png", samples.report_sample_image, name="report_sample_image"),
     path("photos/", photos.photo_gallery, name="photo_gallery"),
     path("photos/live/", photos.photo_gallery_live, name="photo_gallery_live"),
     path("photos/upload/", photos.photo_upload, name="photo_upload"),

@@ -171,6 +171,17 @@ def load_labelled_set(path: Path | str, *, transform: Callable[[Image.Image], np
     return build_eval_set(str(path), list_photo_files(Path(path), skipped), transform=transform, skipped=skipped)
 
 
+def file_for_key(dataset_path: Path | str, key: str) -> Path:
+    """The file behind sample ``key`` of a set loaded from ``dataset_path``; never a path outside
+    that set's folder (keys come from reports, which pages pass around)."""
+    path = Path(dataset_path)
+    base = (path.parent if path.suffix.lower() == ".csv" else path).resolve()
+    candidate = (base / key).resolve()
+    if base not in candidate.parents or candidate.suffix.lower() not in IMAGE_SUFFIXES:
+        raise FileNotFoundError(f"{key} is not a photo of {dataset_path}")
+    return candidate
+
+
 def _skip(skipped: list[Skipped] | None, key: str, reason: str) -> None:
     logger.warning("skipped %s: %s", key, reason)
     if skipped is not None:

@@ -6,6 +6,7 @@ import csv
 import numpy as np
 import pytest
 
+from classifier.models import Photo
 from classifier.selectors.photos import photo_sample_image_url, photos_eval_set
 from classifier.services import photos as services
 from dataset import photo_sets
@@ -77,12 +78,16 @@ def test_a_manifest_with_names_instead_of_indices_and_bad_rows(tmp_path):
         photo_sets.load_labelled_set(tmp_path / "bad.csv")
 
 
-def test_the_labelled_photos_are_an_eval_set_keyed_by_photo_id(db, plain_user):
+def test_the_held_out_labelled_photos_are_an_eval_set_keyed_by_photo_id(db, plain_user):
     a = services.photo_upload(file=upload(jpeg_bytes()), user=plain_user)
     b = services.photo_upload(file=upload(png_bytes(colour=(150, 0, 0))), user=plain_user)
     services.photo_upload(file=upload(jpeg_bytes(colour=(0, 90, 0))), user=plain_user)  # unlabelled: left out
+    trained_on = services.photo_upload(file=upload(jpeg_bytes(colour=(0, 0, 90))), user=plain_user)
+    Photo.objects.filter(pk__in=[a.pk, b.pk]).update(held_out=True)
+    Photo.objects.filter(pk=trained_on.pk).update(held_out=False)  # the train part: left out
     services.photo_label_set(photo=b, label=8, user=plain_user)
     services.photo_label_set(photo=a, label=3, user=plain_user)
+    services.photo_label_set(photo=Photo.objects.get(pk=trained_on.pk), label=1, user=plain_user)
     eval_set = photos_eval_set()
     assert eval_set.name == "photos" and eval_set.sample_keys == [str(a.pk), str(b.pk)]
     assert eval_set.labels.tolist() == [3, 8]

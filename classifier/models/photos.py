@@ -45,6 +45,10 @@ class Photo(models.Model):
                                      related_name="photo_predictions")
     predicted_at = models.DateTimeField(null=True, blank=True)
 
+    # Decided by dataset.photo_split from sha256 when the photo is stored, never changed: held-out
+    # photos are never trained on, and reports on the "photos" dataset score only them.
+    held_out = models.BooleanField(default=False, db_index=True)
+
     # The current human label: always the result of the photo's latest correction.
     label = models.PositiveSmallIntegerField(null=True, blank=True, choices=CLASS_CHOICES, db_index=True)
     labelled_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
@@ -56,6 +60,10 @@ class Photo(models.Model):
 
     def __str__(self) -> str:
         return f"Photo #{self.pk} ({self.original_name or 'unnamed'})"
+
+    @property
+    def split_name(self) -> str:
+        return "held out" if self.held_out else "train"
 
     @property
     def is_predicted(self) -> bool:

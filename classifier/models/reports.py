@@ -20,9 +20,10 @@ from classifier.models.runs import ACTIVE_STATUSES, Checkpoint, RunStatus, Train
 from dataset.eval_sets import FMNIST_TEST
 
 # The datasets a report can score, by the name stored on the report, with what users call
-# them. The photos issue adds "photos" (and folder/CSV paths, shown as they are).
+# them. An outside folder or CSV manifest (named by its path, from the shell) is shown as is.
 DATASET_LABELS: dict[str, str] = {
     FMNIST_TEST: "Fashion-MNIST test set",
+    "photos": "held-out labelled photos",
 }
 
 

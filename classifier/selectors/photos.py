@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
 from classifier.models import Checkpoint, JobStatus, LabelCorrection, Photo, PredictionJob, RunStatus
+from classifier.selectors.promotions import active_checkpoint
 from dataset.classes import NUM_CLASSES
 from dataset.eval_sets import EvalSet, fingerprint_of
 
@@ -20,6 +21,11 @@ SHOW_CHOICES = {
     "unlabelled": "Unlabelled",
     "labelled": "Labelled",
     "wrong": "Wrong predictions",
+}
+SPLIT_CHOICES = {
+    "": "both parts",
+    "train": "train part (fine-tunes learn from it)",
+    "held-out": "held out (only measures)",
 }
 # The default puts the photos the model is least sure of first: they are the ones to review.
 ORDER_CHOICES = {
@@ -37,9 +43,13 @@ _ORDERINGS = {
 
 
 def checkpoint_for_prediction() -> Checkpoint | None:
-    """The checkpoint that predicts new photos: the best of the most recent succeeded run.
+    """The checkpoint that predicts new photos: the active model, or, before anyone promoted
+    one, the best of the most recent succeeded run."""
+    return active_checkpoint() or newest_checkpoint()
 
-    (Until the team can choose an "active model", the newest good run is the best guess.)"""
+
+def newest_checkpoint() -> Checkpoint | None:
+    """The best checkpoint of the most recent succeeded run."""
     return (
         Checkpoint.objects.filter(run__status=RunStatus.SUCCEEDED)
         .select_related("run")
@@ -60,6 +70,7 @@ class GalleryFilters:
     label: int | None = None  # the true (human) label
     predicted: int | None = None
     order: str = "confidence"
+    split: str = ""
 
     @classmethod
     def from_query(cls, query) -> "GalleryFilters":
@@ -70,8 +81,10 @@ class GalleryFilters:
 
         show = query.get("show", "all")
         order = query.get("order", "confidence")
+        split = query.get("split", "")
         return cls(show=show if show in SHOW_CHOICES else "all", label=class_or_none("label"),
-                   predicted=class_or_none("predicted"), order=order if order in ORDER_CHOICES else "confidence")
+                   predicted=class_or_none("predicted"), order=order if order in ORDER_CHOICES else "confidence",
+                   split=split if split in SPLIT_CHOICES else "")
 
     def as_query(self) -> dict[str, str]:
         query = {"show": self.show, "order": self.order}
@@ -79,6 +92,8 @@ class GalleryFilters:
             query["label"] = str(self.label)
         if self.predicted is not None:
             query["predicted"] = str(self.predicted)
+        if self.split:
+            query["split"] = self.split
         return query
 
 
@@ -95,6 +110,8 @@ def photos_for_gallery(*, filters: GalleryFilters = GalleryFilters()) -> QuerySe
         photos = photos.filter(label=filters.label)
     if filters.predicted is not None:
         photos = photos.filter(predicted_label=filters.predicted)
+    if filters.split:
+        photos = photos.filter(held_out=filters.split == "held-out")
     return photos.order_by(*_ORDERINGS[filters.order])
 
 
@@ -123,9 +140,11 @@ def prediction_job_for_gallery() -> PredictionJob | None:
 
 
 def photos_eval_set() -> EvalSet:
-    """The labelled photos as an evaluation dataset: their stored 28x28 images (made at upload,
-    exactly what the model sees), their human labels, keyed by photo id."""
-    rows = list(Photo.objects.filter(label__isnull=False).order_by("pk").values_list("pk", "model_input", "label"))
+    """The held-out labelled photos as an evaluation dataset: their stored 28x28 images (made at
+    upload, exactly what the model sees), their human labels, keyed by photo id. Only held-out
+    photos: a fine-tune learns from the others, and a score on those would flatter it."""
+    rows = list(Photo.objects.filter(label__isnull=False, held_out=True).order_by("pk")
+                .values_list("pk", "model_input", "label"))
     images = (np.stack([np.frombuffer(bytes(data), dtype=np.uint8).reshape(28, 28) for _, data, _ in rows])
               if rows else np.zeros((0, 28, 28), dtype=np.uint8))
     labels = np.asarray([label for *_, label in rows], dtype=np.int64)

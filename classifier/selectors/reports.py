@@ -16,6 +16,7 @@ from django.urls import reverse
 
 from classifier.charts import diff_style, heat_style, reliability_diagram
 from classifier.models import EvaluationReport, RunStatus, TrainingRun
+from classifier.selectors.photos import PHOTOS_EVAL_SET, photo_sample_image_url
 from dataset.eval_sets import FMNIST_TEST
 
 MISTAKES_SHOWN = 24
@@ -57,13 +58,14 @@ def run_latest_succeeded() -> TrainingRun | None:
 
 
 def sample_image_url(report: EvaluationReport, key: str) -> str | None:
-    """Where a page finds the picture of one sample of a report's dataset.
-
-    The photos issue adds its datasets here (a photo's thumbnail by photo id); None means the
-    dataset has no pictures to show and the page shows the key instead."""
+    """Where a page finds the picture of one sample of a report's dataset: a test image, what
+    the model sees of a labelled photo, or of a file of an outside set (by its index)."""
     if report.dataset_name == FMNIST_TEST:
         return reverse("fmnist_test_image", args=[int(key)])
-    return None
+    if report.dataset_name == PHOTOS_EVAL_SET:
+        return photo_sample_image_url(key)
+    return reverse("report_sample_image", args=[report.pk, report.sample_keys.index(key)]) \
+        if report.sample_keys else None
 
 
 @dataclass(frozen=True)

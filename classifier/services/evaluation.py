@@ -27,8 +27,10 @@ from classifier.models import (
     DATASET_LABELS, Checkpoint, EvaluationReport, Predictions, ReportOrigin, RunStatus,
 )
 from classifier.models.reports import predictions_pack
+from classifier.selectors.photos import PHOTOS_EVAL_SET, photos_eval_set
 from dataset.eval_sets import FMNIST_TEST, EvalSet, fmnist_test_set
 from dataset.fashion_mnist import DatasetNotFound
+from dataset.photo_sets import load_labelled_set
 
 if TYPE_CHECKING:
     from worker.evaluation import EvaluationResult
@@ -49,21 +51,39 @@ class ReportLost(Exception):
 
 
 def evaluation_dataset_resolve(name: str) -> EvalSet:
-    """The one place a report's dataset name becomes images and labels.
-
-    The photos issue adds its branches here ("photos", a folder or CSV path) and the name to
-    classifier.models.reports.DATASET_LABELS."""
+    """The one place a report's dataset name becomes images and labels: "fmnist-test", "photos"
+    (the held-out labelled photos in the database), or the path of a folder of class folders or
+    a CSV manifest (an outside set, preprocessed exactly as uploads are)."""
     if name == FMNIST_TEST:
         try:
             return fmnist_test_set()
         except DatasetNotFound as exc:
             raise EvaluationError(str(exc)) from None
-    raise UnknownDataset(f"unknown dataset {name!r}; known: {', '.join(DATASET_LABELS)}")
+    if name == PHOTOS_EVAL_SET:
+        eval_set = photos_eval_set()
+        if not len(eval_set):
+            raise EvaluationError("There are no held-out labelled photos yet: label some photos first "
+                                  "(about 30 % of them are held out, by a hash of the photo).")
+        return eval_set
+    if is_path_dataset(name):
+        skipped: list = []
+        eval_set = load_labelled_set(name, skipped=skipped)
+        if not len(eval_set):
+            raise EvaluationError(f"No labelled photo could be read from {name} ({len(skipped)} skipped).")
+        return eval_set
+    raise UnknownDataset(f"unknown dataset {name!r}; known: {', '.join(DATASET_LABELS)}, or a folder or .csv path")
 
 
-def _check_dataset_name(name: str) -> None:
-    if name not in DATASET_LABELS:
-        raise UnknownDataset(f"unknown dataset {name!r}; known: {', '.join(DATASET_LABELS)}")
+def is_path_dataset(name: str) -> bool:
+    path = Path(name)
+    return path.is_absolute() and (path.is_dir() or (path.is_file() and path.suffix.lower() == ".csv"))
+
+
+def _check_dataset_name(name: str, *, allow_paths: bool = False) -> None:
+    if name in DATASET_LABELS or (allow_paths and is_path_dataset(name)):
+        return
+    raise UnknownDataset(f"unknown dataset {name!r}; known: {', '.join(DATASET_LABELS)}"
+                         + (", or the absolute path of a folder or .csv manifest" if allow_paths else ""))
 
 
 def _enqueue_evaluation(report_id: int) -> None:
@@ -74,15 +94,17 @@ def _enqueue_evaluation(report_id: int) -> None:
 
 def evaluation_report_create(*, checkpoint: Checkpoint, dataset_name: str = FMNIST_TEST,
                              requested_by: AbstractBaseUser | None, origin: str = ReportOrigin.PAGE,
-                             enqueue: bool = True) -> EvaluationReport:
+                             enqueue: bool = True, allow_paths: bool = False) -> EvaluationReport:
     """Record a queued report and send it to a worker once the transaction commits.
 
     Staff only when a person asks; requested_by=None is the system (after training, or the
     command). A report of the same checkpoint and dataset that is still queued or running is
-    returned instead of queueing a second one. enqueue=False: the caller runs it in-process."""
+    returned instead of queueing a second one. enqueue=False: the caller runs it in-process.
+    allow_paths: a folder or manifest on the server's disk may be named (the shell only, never a
+    page: a web form must not read arbitrary paths)."""
     if requested_by is not None and not requested_by.is_staff:
         raise PermissionDenied("only staff can evaluate checkpoints")
-    _check_dataset_name(dataset_name)
+    _check_dataset_name(dataset_name, allow_paths=allow_paths)
     if enqueue:
         pending = EvaluationReport.objects.filter(
             checkpoint=checkpoint, dataset_name=dataset_name, status__in=(RunStatus.QUEUED, RunStatus.RUNNING)

@@ -32,6 +32,7 @@ from classifier.models import (
 )
 from classifier.selectors.photos import checkpoint_for_prediction
 from dataset.classes import CLASS_NAMES, NUM_CLASSES
+from dataset.photo_split import is_held_out
 from dataset.photos import (
     PREPROCESS_VERSION, PhotoUnreadable, flatten_alpha, open_photo, orient, preprocess,
 )
@@ -136,7 +137,7 @@ def photo_upload(*, file: File, user: AbstractBaseUser | None) -> Photo:
                 original=written[0], thumbnail=written[1], model_input=model_input.tobytes(),
                 preprocess_version=PREPROCESS_VERSION, original_name=display_name(file.name),
                 sha256=sha256, stored_sha256=hashlib.sha256(original).hexdigest(),
-                width=upright.width, height=upright.height, uploaded_by=user,
+                width=upright.width, height=upright.height, uploaded_by=user, held_out=is_held_out(sha256),
             )
     except BaseException as exc:
         for name in written:

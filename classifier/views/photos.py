@@ -109,6 +109,7 @@ def _gallery_context(request) -> dict:
         "filters": filters, "page": page, "photos": page.object_list, "query": urlencode(query),
         "filter_query": urlencode(filters.as_query()),
         "show_choices": photo_selectors.SHOW_CHOICES, "order_choices": photo_selectors.ORDER_CHOICES,
+        "split_choices": photo_selectors.SPLIT_CHOICES,
         "classes": list(enumerate(CLASS_NAMES)), "job": job, "poll_ms": LIVE_POLL_MS,
         "checkpoint": photo_selectors.checkpoint_for_prediction(),
         "back": f"{reverse('photo_gallery')}?{urlencode(query)}",

@@ -9,7 +9,10 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, HttpResponseNotModified
 from django.views.decorators.http import require_GET
 
+from classifier.models import EvaluationReport
 from dataset.fashion_mnist import load_split
+from dataset.photo_sets import file_for_key
+from dataset.photos import PhotoUnreadable, open_photo, preprocess
 from dataset.thumbnails import enlarged_png
 
 # A test image never changes; a week keeps it cached while a new dataset copy still shows up.
@@ -34,4 +37,23 @@ def fmnist_test_image(request, index: int):
         response = HttpResponse(_fmnist_test_png(index), content_type="image/png")
     response["ETag"] = etag
     response["Cache-Control"] = f"private, max-age={IMAGE_MAX_AGE_S}"
+    return response
+
+
+@require_GET
+@login_required
+def report_sample_image(request, report_id: int, index: int):
+    """Sample ``index`` of a report on an outside folder or manifest, preprocessed again from its
+    file (such sets are not in the database). Only files the report itself listed are read."""
+    report = EvaluationReport.objects.only("dataset_name", "sample_keys").filter(pk=report_id).first()
+    if report is None or not report.sample_keys or not 0 <= index < len(report.sample_keys):
+        raise Http404("no such sample")
+    try:
+        path = file_for_key(report.dataset_name, report.sample_keys[index])
+        with open_photo(path) as image:
+            png = enlarged_png(preprocess(image))
+    except (FileNotFoundError, PhotoUnreadable, OSError):
+        raise Http404("the file of this sample is gone or unreadable") from None
+    response = HttpResponse(png, content_type="image/png")
+    response["Cache-Control"] = "private, max-age=3600"
     return response

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from classifier import formatting
-from classifier.models import Checkpoint, ReportOrigin, RunStatus, TrainingRun
+from classifier.models import DATASET_LABELS, Checkpoint, ReportOrigin, RunStatus, TrainingRun
 from classifier.selectors import reports as report_selectors
 from classifier.selectors import runs as run_selectors
 from classifier.services import evaluation as evaluation_services
@@ -26,7 +26,9 @@ class Command(BaseCommand):
         which.add_argument("--checkpoint", type=int, metavar="ID", help="this checkpoint")
         which.add_argument("--latest", action="store_true",
                            help="the best checkpoint of the latest succeeded run")
-        parser.add_argument("--dataset", default=FMNIST_TEST, help=f"what to score on (default {FMNIST_TEST})")
+        parser.add_argument("--dataset", default=FMNIST_TEST,
+                            help=f"what to score on: {FMNIST_TEST} (default), photos (the held-out labelled photos), "
+                                 "or a folder of class-named folders or a CSV manifest (columns file, label_index)")
         parser.add_argument("--json", metavar="PATH", help="also write the figures to this file as JSON")
         parser.add_argument("--async", action="store_true", dest="run_async",
                             help="queue it on a worker and return at once")
@@ -35,10 +37,13 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         checkpoint = self._checkpoint(options)
         user = self._user(options["user"])
+        dataset = options["dataset"]
+        if dataset not in DATASET_LABELS and Path(dataset).exists():
+            dataset = str(Path(dataset).resolve())  # a report names an outside set by its absolute path
         try:
             report = evaluation_services.evaluation_report_create(
-                checkpoint=checkpoint, dataset_name=options["dataset"], requested_by=user,
-                origin=ReportOrigin.COMMAND, enqueue=options["run_async"],
+                checkpoint=checkpoint, dataset_name=dataset, requested_by=user,
+                origin=ReportOrigin.COMMAND, enqueue=options["run_async"], allow_paths=True,
             )
         except evaluation_services.UnknownDataset as exc:
             raise CommandError(str(exc)) from None
