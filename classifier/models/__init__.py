@@ -1,5 +1,5 @@
 from classifier.models.photos import (
-    CLASS_CHOICES, JobStatus, LabelCorrection, Photo, PredictionJob, PredictionScope,
+    CLASS_CHOICES, JobStatus, LabelCorrection, Photo, PredictionJob, PredictionScope, PredictionTarget,
 )
 from classifier.models.promotions import Promotion
 from classifier.models.reports import DATASET_LABELS, EvaluationReport, Predictions, ReportOrigin
@@ -7,6 +7,6 @@ from classifier.models.runs import Checkpoint, EpochLog, RunStatus, TrainingRun
 
 __all__ = [
     "CLASS_CHOICES", "Checkpoint", "DATASET_LABELS", "EpochLog", "EvaluationReport", "JobStatus",
-    "LabelCorrection", "Photo", "PredictionJob", "PredictionScope", "Predictions", "Promotion", "ReportOrigin",
+    "LabelCorrection", "Photo", "PredictionJob", "PredictionScope", "PredictionTarget", "Predictions", "Promotion", "ReportOrigin",
     "RunStatus", "TrainingRun",
 ]

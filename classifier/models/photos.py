@@ -45,6 +45,12 @@ class Photo(models.Model):
                                      related_name="photo_predictions")
     predicted_at = models.DateTimeField(null=True, blank=True)
 
+    # What the newest checkpoint says, when it is not the active model: where the two disagree is
+    # where a label teaches most ("most useful to label next").
+    candidate_label = models.PositiveSmallIntegerField(null=True, blank=True, choices=CLASS_CHOICES)
+    candidate_confidence = models.FloatField(null=True, blank=True)
+    candidate_by = models.ForeignKey(Checkpoint, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
     # Decided by dataset.photo_split from sha256 when the photo is stored, never changed: held-out
     # photos are never trained on, and reports on the "photos" dataset score only them.
     held_out = models.BooleanField(default=False, db_index=True)
@@ -131,12 +137,18 @@ class PredictionScope(models.TextChoices):
     ALL = "all", "all photos"
 
 
+class PredictionTarget(models.TextChoices):
+    ACTIVE = "active", "the photos' predictions (by the active model)"
+    CANDIDATE = "candidate", "the newest checkpoint's second opinion"
+
+
 class PredictionJob(models.Model):
     """Predict a batch of photos with one checkpoint, on a worker. Which photos is decided
     when the worker starts: every photo without a prediction then, or every photo."""
 
     status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
     scope = models.CharField(max_length=16, choices=PredictionScope.choices, default=PredictionScope.UNPREDICTED)
+    target = models.CharField(max_length=16, choices=PredictionTarget.choices, default=PredictionTarget.ACTIVE)
     checkpoint = models.ForeignKey(Checkpoint, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="prediction_jobs")
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,

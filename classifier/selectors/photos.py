@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from django.db.models import F, QuerySet
+from django.db.models import Case, ExpressionWrapper, F, FloatField, Q, QuerySet, Value, When
+from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
@@ -30,11 +31,22 @@ SPLIT_CHOICES = {
 # The default puts the photos the model is least sure of first: they are the ones to review.
 ORDER_CHOICES = {
     "confidence": "Least confident first",
+    "useful": "Most useful to label next",
     "-confidence": "Most confident first",
     "-created": "Newest first",
     "created": "Oldest first",
 }
+# "Most useful to label next": unlabelled photos first, then by how unsure the active model
+# is (1 - confidence) plus one when the newest checkpoint disagrees with it. A label where two
+# models disagree, or where the model hesitates, teaches the next fine-tune the most.
+USEFULNESS = ExpressionWrapper(
+    Value(1.0) - Coalesce(F("confidence"), Value(0.0))
+    + Case(When(Q(candidate_label__isnull=False, predicted_label__isnull=False)
+                & ~Q(candidate_label=F("predicted_label")), then=Value(1.0)), default=Value(0.0)),
+    output_field=FloatField(),
+)
 _ORDERINGS = {
+    "useful": [F("label").asc(nulls_first=True), F("usefulness").desc(), "-pk"],
     "confidence": [F("confidence").asc(nulls_last=True), "-pk"],
     "-confidence": [F("confidence").desc(nulls_last=True), "-pk"],
     "-created": ["-created_at", "-pk"],
@@ -112,6 +124,8 @@ def photos_for_gallery(*, filters: GalleryFilters = GalleryFilters()) -> QuerySe
         photos = photos.filter(predicted_label=filters.predicted)
     if filters.split:
         photos = photos.filter(held_out=filters.split == "held-out")
+    if filters.order == "useful":
+        photos = photos.annotate(usefulness=USEFULNESS)
     return photos.order_by(*_ORDERINGS[filters.order])
 
 
@@ -137,6 +151,10 @@ def prediction_job_for_gallery() -> PredictionJob | None:
         "checkpoint")
     return active.order_by("created_at", "pk").first() or (
         PredictionJob.objects.select_related("checkpoint").order_by("-created_at", "-pk").first())
+
+
+def photos_held_out_labelled_exist() -> bool:
+    return Photo.objects.filter(label__isnull=False, held_out=True).exists()
 
 
 def photos_eval_set() -> EvalSet:

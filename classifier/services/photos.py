@@ -28,7 +28,7 @@ from django.utils import timezone
 from PIL import Image
 
 from classifier.models import (
-    Checkpoint, JobStatus, LabelCorrection, Photo, PredictionJob, PredictionScope,
+    Checkpoint, JobStatus, LabelCorrection, Photo, PredictionJob, PredictionScope, PredictionTarget,
 )
 from classifier.selectors.photos import checkpoint_for_prediction
 from dataset.classes import CLASS_NAMES, NUM_CLASSES
@@ -292,22 +292,38 @@ def _running(job_id: int) -> QuerySet[PredictionJob]:
     return PredictionJob.objects.filter(pk=job_id, status=JobStatus.RUNNING)
 
 
+def photos_predict_candidate(*, checkpoint: Checkpoint) -> PredictionJob | None:
+    """Queue the newest checkpoint's second opinion on every photo (the system asks, after a run
+    succeeds), unless it is the active model already or there are no photos."""
+    if checkpoint_for_prediction() == checkpoint or not Photo.objects.exists():
+        return None
+    job = PredictionJob.objects.create(scope=PredictionScope.ALL, target=PredictionTarget.CANDIDATE,
+                                       checkpoint=checkpoint)
+    transaction.on_commit(lambda: _enqueue_prediction(job.pk))
+    logger.info("candidate prediction job %s queued with checkpoint %s", job.pk, checkpoint.pk)
+    return job
+
+
 def prediction_job_record(*, job_id: int, checkpoint: Checkpoint,
                           results: list[tuple[int, list[float]]]) -> None:
     """Store one batch's predictions, (photo id, ten probabilities) each, and the progress."""
     now = timezone.now()
     with transaction.atomic():
-        if not _running(job_id).update(done=F("done") + len(results), heartbeat_at=now):
+        job = _running(job_id).only("target").first()
+        if job is None or not _running(job_id).update(done=F("done") + len(results), heartbeat_at=now):
             raise PredictionJobLost(f"prediction job {job_id} is no longer running on this worker")
         photos = []
         for photo_id, probabilities in results:
             best = max(range(len(probabilities)), key=probabilities.__getitem__)
-            photos.append(Photo(pk=photo_id, predicted_label=best, confidence=probabilities[best],
-                                probabilities=probabilities, predicted_by=checkpoint, predicted_at=now))
-        Photo.objects.bulk_update(
-            photos, ["predicted_label", "confidence", "probabilities", "predicted_by", "predicted_at"],
-            batch_size=500,
-        )
+            if job.target == PredictionTarget.CANDIDATE:
+                photos.append(Photo(pk=photo_id, candidate_label=best, candidate_confidence=probabilities[best],
+                                    candidate_by=checkpoint))
+            else:
+                photos.append(Photo(pk=photo_id, predicted_label=best, confidence=probabilities[best],
+                                    probabilities=probabilities, predicted_by=checkpoint, predicted_at=now))
+        fields = (["candidate_label", "candidate_confidence", "candidate_by"] if job.target == PredictionTarget.CANDIDATE
+                  else ["predicted_label", "confidence", "probabilities", "predicted_by", "predicted_at"])
+        Photo.objects.bulk_update(photos, fields, batch_size=500)
 
 
 def prediction_job_succeed(*, job_id: int) -> bool:

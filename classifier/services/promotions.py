@@ -9,9 +9,10 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
-from classifier.models import Checkpoint, Promotion, RunStatus
+from classifier.models import Checkpoint, Photo, PredictionScope, Promotion, RunStatus
 from classifier.selectors.promotions import promotion_latest
 from classifier.selectors.scorecards import checkpoint_scorecard, promotion_warnings, scorecard_snapshot
+from classifier.services.photos import photos_predict
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +23,9 @@ def _check_staff(user: AbstractBaseUser) -> None:
 
 
 def _on_new_active_model(checkpoint: Checkpoint, user: AbstractBaseUser) -> None:
-    """Hook for what follows a change of model (the photos' predictions are redone with it)."""
+    """The gallery shows the active model's predictions: redo them all with the new one."""
+    if Photo.objects.exists():
+        photos_predict(scope=PredictionScope.ALL, checkpoint=checkpoint, user=user)
 
 
 @transaction.atomic

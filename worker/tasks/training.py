@@ -16,10 +16,12 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from classifier.models import ReportOrigin
+from classifier.selectors.photos import PHOTOS_EVAL_SET, photos_held_out_labelled_exist
 from classifier.selectors.runs import run_best_checkpoint
 from classifier.services import evaluation as evaluation_services
 from classifier.services import photos as photo_services
 from classifier.services import training as training_services
+from dataset.eval_sets import FMNIST_TEST
 
 logger = logging.getLogger(__name__)
 
@@ -55,20 +57,28 @@ def train_run(run_id: int) -> None:
         )
     else:
         if training_services.training_run_succeed(run_id=run_id):
-            _evaluate_best_checkpoint(run)
+            _after_success(run)
 
 
-def _evaluate_best_checkpoint(run) -> None:
-    """Queue the test-set report of a run that just succeeded. The run stays succeeded if this
-    fails: a report can always be asked for again from the run page."""
-    try:
-        checkpoint = run_best_checkpoint(run=run)
-        if checkpoint is not None:
+def _after_success(run) -> None:
+    """Queue what a new model is measured by: its best checkpoint's reports on the test set and
+    on the held-out photos (its two-domain scorecard), and its second opinion on the photos.
+    The run stays succeeded if any of this fails: each can be asked for again from the pages."""
+    checkpoint = run_best_checkpoint(run=run)
+    if checkpoint is None:
+        return
+    datasets = [FMNIST_TEST] + ([PHOTOS_EVAL_SET] if photos_held_out_labelled_exist() else [])
+    for dataset_name in datasets:
+        try:
             evaluation_services.evaluation_report_create(
-                checkpoint=checkpoint, requested_by=None, origin=ReportOrigin.TRAINING
+                checkpoint=checkpoint, dataset_name=dataset_name, requested_by=None, origin=ReportOrigin.TRAINING
             )
+        except Exception:  # noqa: BLE001
+            logger.exception("run %s: could not queue its %s evaluation", run.pk, dataset_name)
+    try:
+        photo_services.photos_predict_candidate(checkpoint=checkpoint)
     except Exception:  # noqa: BLE001
-        logger.exception("run %s: could not queue its evaluation", run.pk)
+        logger.exception("run %s: could not queue its second opinion on the photos", run.pk)
 
 
 def sweep_stale_jobs() -> dict[str, list[int]]:

@@ -1,0 +1,87 @@
+"""The active model predicts photos; a newer checkpoint gives a second opinion; the review queue
+can put the photos most worth labelling first."""
+
+from classifier.models import EvaluationReport, Photo, PredictionJob, PredictionScope, PredictionTarget
+from classifier.selectors.photos import GalleryFilters, checkpoint_for_prediction, photos_for_gallery
+from classifier.services import photos as photo_services
+from classifier.services.promotions import checkpoint_promote
+from tests.checkpoints import saved_checkpoint
+from tests.factories import TrainingRunFactory, tiny_config
+from tests.photo_files import jpeg_bytes, upload
+from worker.tasks.photos import predict_photos
+from worker.tasks.training import train_run
+
+
+def _photos(user, n=3):
+    return [photo_services.photo_upload(file=upload(jpeg_bytes(colour=(40 * i, 10, 10)), f"p{i}.jpg"), user=user)
+            for i in range(n)]
+
+
+def test_prediction_uses_the_active_model_once_one_is_promoted(db, staff_user, plain_user, settings,
+                                                            django_capture_on_commit_callbacks, monkeypatch):
+    older, newer = saved_checkpoint(seed=1), saved_checkpoint(seed=2)
+    assert checkpoint_for_prediction() == newer  # nobody promoted: the newest run's best
+    _photos(plain_user)
+    sent = []
+    monkeypatch.setattr(photo_services, "_enqueue_prediction", sent.append)
+    with django_capture_on_commit_callbacks(execute=True):
+        checkpoint_promote(checkpoint=older, user=staff_user, reason="the older one is better on photos",
+                           acknowledge_warnings=True)
+    assert checkpoint_for_prediction() == older
+    job = PredictionJob.objects.get(pk=sent[-1])  # promotion redoes every photo with the new model
+    assert job.checkpoint == older and job.scope == PredictionScope.ALL and job.target == PredictionTarget.ACTIVE
+    with django_capture_on_commit_callbacks(execute=True):
+        new_job = photo_services.photos_predict_new(user=plain_user)
+    assert new_job.checkpoint == older
+
+
+def test_a_second_opinion_fills_only_the_candidate_fields(db, plain_user):
+    active, newest = saved_checkpoint(seed=1), saved_checkpoint(seed=2)
+    photos = _photos(plain_user)
+    predict_photos(PredictionJob.objects.create(checkpoint=active, scope=PredictionScope.ALL).pk)
+    before = {p.pk: (p.predicted_label, p.confidence) for p in Photo.objects.all()}
+    job = PredictionJob.objects.create(checkpoint=newest, scope=PredictionScope.ALL, target=PredictionTarget.CANDIDATE)
+    predict_photos(job.pk)
+    for photo in Photo.objects.filter(pk__in=[p.pk for p in photos]):
+        assert (photo.predicted_label, photo.confidence) == before[photo.pk] and photo.predicted_by == active
+        assert photo.candidate_by == newest and photo.candidate_label is not None
+        assert 0 < photo.candidate_confidence <= 1
+
+
+def test_most_useful_puts_unlabelled_disagreements_and_doubts_first(db, plain_user):
+    a, b, c, d = _photos(plain_user, 4)
+    Photo.objects.filter(pk=a.pk).update(predicted_label=1, confidence=0.95, candidate_label=1)  # sure, agreed
+    Photo.objects.filter(pk=b.pk).update(predicted_label=1, confidence=0.90, candidate_label=6)  # disagreement
+    Photo.objects.filter(pk=c.pk).update(predicted_label=2, confidence=0.40, candidate_label=2)  # unsure
+    Photo.objects.filter(pk=d.pk).update(predicted_label=6, confidence=0.10, label=6)  # labelled already
+    order = list(photos_for_gallery(filters=GalleryFilters(order="useful")).values_list("pk", flat=True))
+    assert order == [b.pk, c.pk, a.pk, d.pk]
+
+
+def test_a_succeeded_run_queues_both_scorecard_reports_and_a_second_opinion(db, plain_user, settings, monkeypatch,
+                                                                           django_capture_on_commit_callbacks,
+                                                                           staff_user):
+    active = saved_checkpoint(seed=1)
+    photos = _photos(plain_user, 4)
+    Photo.objects.filter(pk=photos[0].pk).update(held_out=True, label=0)
+    checkpoint_promote(checkpoint=active, user=staff_user, reason="base", acknowledge_warnings=True)
+    queued = []
+    monkeypatch.setattr(photo_services, "_enqueue_prediction", lambda job_id: queued.append(("predict", job_id)))
+    from classifier.services import evaluation as evaluation_services
+    monkeypatch.setattr(evaluation_services, "_enqueue_evaluation", lambda rid: queued.append(("report", rid)))
+    run = TrainingRunFactory(config=tiny_config(epochs=1).to_dict())
+    with django_capture_on_commit_callbacks(execute=True):
+        train_run(run.pk)
+    reports = EvaluationReport.objects.filter(run=run)
+    assert sorted(reports.values_list("dataset_name", flat=True)) == ["fmnist-test", "photos"]
+    candidate = PredictionJob.objects.get(target=PredictionTarget.CANDIDATE)
+    assert candidate.checkpoint.run == run and ("predict", candidate.pk) in queued
+
+
+def test_without_held_out_labels_only_the_test_set_report_is_queued(db, monkeypatch):
+    from classifier.services import evaluation as evaluation_services
+    monkeypatch.setattr(evaluation_services, "_enqueue_evaluation", lambda rid: None)
+    run = TrainingRunFactory(config=tiny_config(epochs=1).to_dict())
+    train_run(run.pk)
+    assert list(EvaluationReport.objects.filter(run=run).values_list("dataset_name", flat=True)) == ["fmnist-test"]
+    assert not PredictionJob.objects.exists()  # no photos: no second opinion
