@@ -11,6 +11,7 @@ urlpatterns = [
     path("runs/<int:run_id>/cancel/", runs.run_cancel, name="run_cancel"),
     path("checkpoints/<int:checkpoint_id>/", models.checkpoint_detail, name="checkpoint_detail"),
     path("checkpoints/<int:checkpoint_id>/promote/", models.checkpoint_promote, name="checkpoint_promote"),
+    path("checkpoints/<int:checkpoint_id>/finetune/", models.checkpoint_finetune, name="checkpoint_finetune"),
     path("models/", models.model_history, name="model_history"),
     path("promotions/<int:promotion_id>/rollback/", models.promotion_rollback, name="promotion_rollback"),
     path("checkpoints/<int:checkpoint_id>/download/", runs.checkpoint_download, name="checkpoint_download"),

@@ -4,7 +4,7 @@ to build its forms and validate input, and it must never import torch."""
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -66,6 +66,10 @@ PRESETS: dict[str, Preset] = {
     )
 }
 DEFAULT_PRESET = "fast"
+# A fine-tune starts from a trained model: a few epochs at a fraction of the preset's learning
+# rate adapt it to the photos without forgetting Fashion-MNIST.
+FINETUNE_EPOCHS = 4
+FINETUNE_LR_FACTOR = 0.3
 
 
 class ConfigError(ValueError):
@@ -85,7 +89,9 @@ class TrainConfig:
     limit: int | None = None  # train on this many images only (after the validation split)
     val_size: int = 5000  # images carved from the 60,000 training images for validation
     device: str = "auto"  # "auto" takes CUDA when the worker has it
-    extra: dict[str, Any] = field(default_factory=dict)  # room for later features (fine-tunes)
+    finetune_from: int | None = None  # the checkpoint (its id) a fine-tune starts from; None: from scratch
+    with_photos: bool = False  # mix the train part of the team's labelled photos into every epoch
+    photo_weight: float = 0.25  # share of each batch drawn from those photos: few as they are, they count
 
     @classmethod
     def for_preset(cls, preset: str = DEFAULT_PRESET, **overrides: Any) -> "TrainConfig":
@@ -95,6 +101,19 @@ class TrainConfig:
         p = PRESETS[preset]
         values: dict[str, Any] = dict(
             preset=preset, epochs=p.epochs, batch_size=p.batch_size, lr=p.lr, optimizer=p.optimizer
+        )
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.from_dict(values)
+
+    @classmethod
+    def for_finetune(cls, parent: dict[str, Any], *, finetune_from: int, **overrides: Any) -> "TrainConfig":
+        """A fine-tune of a checkpoint whose run had config ``parent``: the same preset (so the same
+        architecture) and batch size, fewer epochs and a gentler learning rate by default."""
+        preset = PRESETS[parent["preset"]]
+        values: dict[str, Any] = dict(
+            preset=preset.name, epochs=FINETUNE_EPOCHS, batch_size=parent["batch_size"],
+            lr=preset.lr * FINETUNE_LR_FACTOR, optimizer=parent["optimizer"], val_size=parent["val_size"],
+            finetune_from=finetune_from,
         )
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls.from_dict(values)
@@ -130,6 +149,11 @@ class TrainConfig:
             (isinstance(self.val_size, int) and 100 <= self.val_size <= 30_000,
              "validation size must be 100 to 30,000 images"),
             (self.device in DEVICES, f"device must be one of {', '.join(DEVICES)}"),
+            (self.finetune_from is None or (isinstance(self.finetune_from, int) and self.finetune_from > 0),
+             "finetune_from must be a checkpoint id"),
+            (isinstance(self.with_photos, bool), "with_photos must be true or false"),
+            (isinstance(self.photo_weight, (int, float)) and 0 < self.photo_weight < 1,
+             "the photos' share of each batch must be between 0 and 1"),
         ]
         for ok, message in checks:
             if not ok:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
 from django.conf import settings
 
-from classifier.models import TrainingRun
+from classifier.models import Photo, TrainingRun
 from classifier.services import training as training_services
 from dataset.fashion_mnist import training_data
 from worker import engine
@@ -32,9 +33,44 @@ class _Heartbeat:
             training_services.training_run_heartbeat(run_id=self.run_id, progress=progress.fraction)
 
 
+def parent_weights(run: TrainingRun) -> dict | None:
+    """A fine-tune's starting point: its parent checkpoint's weights, from a file whose sha256 still
+    matches the one recorded when it was written (a swapped file is refused, never trained on)."""
+    if run.parent_checkpoint_id is None:
+        return None
+    parent = run.parent_checkpoint
+    path = Path(settings.CHECKPOINT_ROOT) / parent.file.name
+    if not path.is_file():
+        raise FileNotFoundError(f"the parent checkpoint's file is missing: {parent.file.name}")
+    if engine.file_sha256(path) != parent.sha256:
+        raise ValueError(f"the parent checkpoint's file {parent.file.name} no longer matches its sha256")
+    _model, payload = engine.load_checkpoint(path)
+    if payload["arch"] != TrainConfig.from_dict(run.config).recipe.arch:
+        raise ValueError("the parent checkpoint's architecture differs from this run's preset")
+    return payload["model"]
+
+
+def snapshot_photos(run: TrainingRun) -> tuple[np.ndarray, np.ndarray] | None:
+    """The photos (28x28, as the model sees them) and labels frozen in the run's snapshot. Only
+    train-part photos can be in a snapshot; the filter on held_out makes sure of it again."""
+    if not run.photo_snapshot:
+        return None
+    wanted = dict(run.photo_snapshot)
+    stored = dict(Photo.objects.filter(pk__in=wanted, held_out=False).values_list("pk", "model_input"))
+    missing = sorted(set(wanted) - set(stored))
+    if missing:
+        raise ValueError(f"{len(missing)} photo(s) of this run's snapshot are gone or held out: "
+                         f"{', '.join(map(str, missing[:10]))}")
+    ids = sorted(wanted)
+    images = np.stack([np.frombuffer(bytes(stored[i]), dtype=np.uint8).reshape(28, 28) for i in ids])
+    return images, np.asarray([wanted[i] for i in ids], dtype=np.int64)
+
+
 def train_and_record(run: TrainingRun) -> None:
     config = TrainConfig.from_dict(run.config)
     data = training_data(val_size=config.val_size, seed=config.seed, limit=config.limit)
+    init_state = parent_weights(run)
+    photos = snapshot_photos(run) if config.with_photos else None
 
     def on_start(device, precision: str) -> None:
         training_services.training_run_record_environment(
@@ -57,4 +93,6 @@ def train_and_record(run: TrainingRun) -> None:
         on_start=on_start,
         on_progress=_Heartbeat(run.pk, interval_s=settings.RUN_HEARTBEAT_S),
         on_epoch=on_epoch,
+        init_state=init_state,
+        extra_train=(*photos, config.photo_weight) if photos is not None else None,
     )

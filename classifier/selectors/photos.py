@@ -153,6 +153,13 @@ def prediction_job_for_gallery() -> PredictionJob | None:
         PredictionJob.objects.select_related("checkpoint").order_by("-created_at", "-pk").first())
 
 
+def photos_training_snapshot() -> list[tuple[int, str, int]]:
+    """(photo id, photo sha256, label) of every labelled photo in the train part, the held-out
+    ones never: what a fine-tune with photos learns from, frozen when the run is queued."""
+    return list(Photo.objects.filter(label__isnull=False, held_out=False).order_by("pk")
+                .values_list("pk", "sha256", "label"))
+
+
 def photos_held_out_labelled_exist() -> bool:
     return Photo.objects.filter(label__isnull=False, held_out=True).exists()
 

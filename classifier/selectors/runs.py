@@ -17,7 +17,7 @@ def runs_for_list() -> QuerySet[TrainingRun]:
 
 
 def run_get(*, run_id: int) -> TrainingRun:
-    return get_object_or_404(TrainingRun.objects.select_related("created_by"), pk=run_id)
+    return get_object_or_404(TrainingRun.objects.select_related("created_by", "parent_checkpoint"), pk=run_id)
 
 
 def run_epochs(*, run: TrainingRun) -> list:

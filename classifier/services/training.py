@@ -7,6 +7,8 @@ never both own a run.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -14,12 +16,13 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from classifier.models import Checkpoint, EpochLog, RunStatus, TrainingRun
-from worker.config import TrainConfig
+from classifier.selectors.photos import photos_training_snapshot
+from worker.config import ConfigError, TrainConfig
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +53,41 @@ def training_run_create(*, created_by: AbstractBaseUser | None, config: TrainCon
     transaction.on_commit(lambda: _enqueue_training(run.pk))
     logger.info("run %s queued by %s: %s", run.pk, created_by, config.to_dict())
     return run
+
+
+def training_run_create_finetune(*, created_by: AbstractBaseUser | None, parent: Checkpoint, with_photos: bool,
+                                 note: str = "", **overrides) -> TrainingRun:
+    """Queue a fine-tune of ``parent``: Fashion-MNIST, plus the train part of the labelled photos
+    when ``with_photos``. Which photos, with which labels, is frozen now (with a fingerprint), so
+    the run can be reproduced whatever is relabelled later. Staff only when a person asks."""
+    if created_by is not None and not created_by.is_staff:
+        raise PermissionDenied("only staff can start fine-tunes")
+    if parent.run.status != RunStatus.SUCCEEDED:
+        raise ValidationError("fine-tune a checkpoint of a succeeded run")
+    try:
+        config = TrainConfig.for_finetune(parent.run.config, finetune_from=parent.pk, with_photos=with_photos,
+                                          **overrides)
+    except ConfigError as exc:
+        raise ValidationError(str(exc)) from None
+    snapshot = photos_training_snapshot() if with_photos else []
+    if with_photos and not snapshot:
+        raise ValidationError("no labelled photos in the train part yet: label some photos first "
+                              "(about 70 % of photos are in the train part)")
+    run = TrainingRun.objects.create(
+        config=config.to_dict(), preset=config.preset, seed=config.seed, note=note, created_by=created_by,
+        parent_checkpoint=parent,
+        photo_snapshot=[[photo_id, label] for photo_id, _, label in snapshot] if with_photos else None,
+        photo_snapshot_fingerprint=snapshot_fingerprint(snapshot) if with_photos else "",
+    )
+    transaction.on_commit(lambda: _enqueue_training(run.pk))
+    logger.info("fine-tune run %s of checkpoint %s queued by %s with %d photos", run.pk, parent.pk, created_by,
+                len(snapshot))
+    return run
+
+
+def snapshot_fingerprint(snapshot: list[tuple[int, str, int]]) -> str:
+    """sha256 over each photo's id, content hash and label: equal fingerprints, equal training photos."""
+    return hashlib.sha256(json.dumps(sorted(snapshot)).encode()).hexdigest()
 
 
 def training_run_claim(*, run_id: int, worker_host: str) -> TrainingRun | None:

@@ -8,11 +8,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from classifier.models import Promotion
+from classifier.selectors import photos as photo_selectors
 from classifier.selectors import promotions as promotion_selectors
 from classifier.selectors import reports as report_selectors
 from classifier.selectors import runs as run_selectors
 from classifier.selectors import scorecards as scorecard_selectors
 from classifier.services import promotions as promotion_services
+from classifier.services import training as training_services
 from classifier.views.access import staff_required
 
 
@@ -24,6 +26,19 @@ class PromoteForm(forms.Form):
 
 class RollbackForm(forms.Form):
     reason = forms.CharField(max_length=2000)
+
+
+class FinetuneForm(forms.Form):
+    """Blank fields take the fine-tune defaults (a few epochs at a fraction of the preset's rate)."""
+
+    with_photos = forms.BooleanField(required=False, initial=True, label="Train on the labelled photos too",
+                                     help_text="Only their train part; held-out photos are never trained on.")
+    epochs = forms.IntegerField(required=False, min_value=1, max_value=100)
+    lr = forms.FloatField(required=False, min_value=1e-7, max_value=10, label="Learning rate")
+    photo_weight = forms.FloatField(required=False, min_value=0.01, max_value=0.99, label="Photos' share of a batch",
+                                    help_text="Default 0.25: the few photos are drawn that often, with augmentation.")
+    seed = forms.IntegerField(required=False, min_value=0, max_value=2**32 - 1, initial=0)
+    note = forms.CharField(required=False, max_length=200)
 
 
 def _comparison_context(checkpoint) -> dict:
@@ -73,6 +88,29 @@ def checkpoint_promote(request, checkpoint_id: int):
             return redirect("model_history")
     context = {"checkpoint": checkpoint, "form": form, **_comparison_context(checkpoint)}
     return render(request, "classifier/checkpoint_promote.html", context)
+
+
+@staff_required
+def checkpoint_finetune(request, checkpoint_id: int):
+    checkpoint = run_selectors.checkpoint_get(checkpoint_id=checkpoint_id)
+    form = FinetuneForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            run = training_services.training_run_create_finetune(
+                created_by=request.user, parent=checkpoint, with_photos=data["with_photos"], note=data["note"],
+                epochs=data["epochs"], lr=data["lr"], seed=data["seed"],
+                photo_weight=data["photo_weight"] if data["with_photos"] else None,
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc.messages[0])
+        else:
+            messages.success(request, f"Run #{run.pk} queued: a fine-tune of checkpoint #{checkpoint.pk}"
+                                      + (f" with {len(run.photo_snapshot)} labelled photos." if run.photo_snapshot else "."))
+            return redirect("run_detail", run_id=run.pk)
+    return render(request, "classifier/checkpoint_finetune.html", {
+        "checkpoint": checkpoint, "form": form, "train_photos": len(photo_selectors.photos_training_snapshot()),
+    })
 
 
 @login_required

@@ -8,6 +8,7 @@ from classifier.charts import run_curves
 from classifier.forms import TrainingRunForm
 from classifier.selectors import reports as report_selectors
 from classifier.selectors import runs as run_selectors
+from classifier.selectors import scorecards as scorecard_selectors
 from classifier.services import training as training_services
 from classifier.views.access import staff_required
 
@@ -35,7 +36,14 @@ def _run_context(run) -> dict:
     epochs = run_selectors.run_epochs(run=run)
     best = run_selectors.run_best_checkpoint(run=run)
     reports = report_selectors.reports_for_run(run=run)
+    parent = run.parent_checkpoint
+    before_after = None
+    if parent is not None and best is not None:
+        before_after = scorecard_selectors.scorecards_compare(
+            this=scorecard_selectors.checkpoint_scorecard(checkpoint=best),
+            other=scorecard_selectors.checkpoint_scorecard(checkpoint=parent))
     return {
+        "before_after": before_after,
         "run": run,
         "reports": reports,
         # The page keeps polling after the run ends while its automatic report is being made.

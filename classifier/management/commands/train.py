@@ -3,10 +3,11 @@
 import time
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from classifier.models import RunStatus
+from classifier.models import Checkpoint, RunStatus
 from classifier.selectors import runs as run_selectors
 from classifier.services import training as training_services
 from worker.config import DEVICES, OPTIMIZERS, PRESETS, ConfigError, TrainConfig, DEFAULT_PRESET
@@ -24,12 +25,57 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--limit", type=int, help="train on this many images only")
         parser.add_argument("--device", choices=DEVICES, default="auto")
+        parser.add_argument("--finetune-from", type=int, metavar="CHECKPOINT_ID",
+                            help="fine-tune this checkpoint instead of training from scratch (its preset; "
+                                 "fewer epochs and a lower learning rate unless given)")
+        parser.add_argument("--with-photos", action="store_true",
+                            help="with --finetune-from: also train on the train part of the labelled photos")
+        parser.add_argument("--photo-weight", type=float, help="share of each batch drawn from the photos (0.25)")
         parser.add_argument("--note", default="")
         parser.add_argument("--user", help="record the run as started by this username")
         parser.add_argument("--wait", action="store_true", help="show progress until the run ends")
         parser.add_argument("--poll", type=float, default=1.0, help="seconds between progress reads")
 
     def handle(self, *args, **options):
+        user = self._user(options["user"])
+        if options["finetune_from"] is not None:
+            run = self._finetune(options, user)
+        else:
+            run = self._from_scratch(options, user)
+        self.stdout.write(f"run {run.pk} queued ({run.preset}, {run.epochs_total} epochs"
+                          + (f", fine-tune of checkpoint {run.parent_checkpoint_id}" if run.parent_checkpoint_id else "")
+                          + (f", {len(run.photo_snapshot)} photos" if run.photo_snapshot else "") + ")")
+        if not options["wait"]:
+            return
+        self._wait(run.pk, options["poll"])
+
+    def _user(self, username):
+        if not username:
+            return None
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            raise CommandError(f"no user named {username!r}")
+        return user
+
+    def _finetune(self, options, user):
+        if options["with_photos"] is False and options["photo_weight"] is not None:
+            raise CommandError("--photo-weight needs --with-photos")
+        parent = Checkpoint.objects.select_related("run").filter(pk=options["finetune_from"]).first()
+        if parent is None:
+            raise CommandError(f"no checkpoint {options['finetune_from']}")
+        try:
+            return training_services.training_run_create_finetune(
+                created_by=user, parent=parent, with_photos=options["with_photos"], note=options["note"],
+                epochs=options["epochs"], batch_size=options["batch_size"], lr=options["lr"],
+                optimizer=options["optimizer"], seed=options["seed"], limit=options["limit"],
+                device=options["device"], photo_weight=options["photo_weight"],
+            )
+        except (ValidationError, PermissionDenied) as exc:
+            raise CommandError(" ".join(getattr(exc, "messages", [str(exc)]))) from None
+
+    def _from_scratch(self, options, user):
+        if options["with_photos"]:
+            raise CommandError("--with-photos needs --finetune-from CHECKPOINT_ID")
         try:
             config = TrainConfig.for_preset(
                 options["preset"], epochs=options["epochs"], batch_size=options["batch_size"],
@@ -38,16 +84,10 @@ class Command(BaseCommand):
             )
         except ConfigError as exc:
             raise CommandError(str(exc)) from None
-        user = None
-        if options["user"]:
-            user = get_user_model().objects.filter(username=options["user"]).first()
-            if user is None:
-                raise CommandError(f"no user named {options['user']!r}")
-        run = training_services.training_run_create(created_by=user, config=config, note=options["note"])
-        self.stdout.write(f"run {run.pk} queued ({config.preset}, {config.epochs} epochs)")
-        if not options["wait"]:
-            return
-        run = self._follow(run.pk, options["poll"])
+        return training_services.training_run_create(created_by=user, config=config, note=options["note"])
+
+    def _wait(self, run_id: int, poll_s: float) -> None:
+        run = self._follow(run_id, poll_s)
         last = run_selectors.run_epochs(run=run)[-1:] or [None]
         if last[0] is not None:
             e = last[0]
