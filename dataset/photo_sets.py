@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
+from urllib.parse import parse_qsl
 
 import numpy as np
 from PIL import Image
@@ -162,19 +163,31 @@ def build_eval_set(name: str, files: Iterable[PhotoFile], *,
                    fingerprint=fingerprint_of(images_array, labels_array), sample_keys=keys)
 
 
-def load_labelled_set(path: Path | str, *, transform: Callable[[Image.Image], np.ndarray] = preprocess,
-                      skipped: list[Skipped] | None = None) -> EvalSet:
-    """An outside labelled set (folder or manifest) as an EvalSet, preprocessed as uploads are.
+def parse_set_name(name: str | Path) -> tuple[Path, dict[str, str]]:
+    """A set's name: a path, or a manifest's path with filters on its columns, such as
+    '/data/home/manifest.csv?split=validation' (only the rows whose split is 'validation')."""
+    path, _, query = str(name).partition("?")
+    return Path(path), dict(parse_qsl(query, keep_blank_values=True))
 
-    Pass a list as ``skipped`` to learn which files were left out and why (they are logged
-    as warnings too)."""
-    return build_eval_set(str(path), list_photo_files(Path(path), skipped), transform=transform, skipped=skipped)
+
+def load_labelled_set(name: Path | str, *, transform: Callable[[Image.Image], np.ndarray] = preprocess,
+                      skipped: list[Skipped] | None = None) -> EvalSet:
+    """An outside labelled set (folder or manifest, see parse_set_name) as an EvalSet, preprocessed
+    as uploads are. Pass a list as ``skipped`` to learn which files were left out and why (they
+    are logged as warnings too)."""
+    path, filters = parse_set_name(name)
+    files = list_photo_files(path, skipped)
+    if filters:
+        if path.suffix.lower() != ".csv":
+            raise ValueError("column filters (?column=value) apply to CSV manifests only")
+        files = [f for f in files if f.row is not None and all(f.row.get(k) == v for k, v in filters.items())]
+    return build_eval_set(str(name), files, transform=transform, skipped=skipped)
 
 
 def file_for_key(dataset_path: Path | str, key: str) -> Path:
     """The file behind sample ``key`` of a set loaded from ``dataset_path``; never a path outside
     that set's folder (keys come from reports, which pages pass around)."""
-    path = Path(dataset_path)
+    path, _ = parse_set_name(dataset_path)
     base = (path.parent if path.suffix.lower() == ".csv" else path).resolve()
     candidate = (base / key).resolve()
     if base not in candidate.parents or candidate.suffix.lower() not in IMAGE_SUFFIXES:

@@ -82,3 +82,16 @@ def test_a_page_cannot_name_a_path_on_the_server(staff_client, settings):
     response = staff_client.post(reverse("checkpoint_evaluate", args=[checkpoint.pk]), {"dataset": "/etc"},
                                  follow=True)
     assert "unknown dataset" in response.content.decode() and not EvaluationReport.objects.exists()
+
+
+def test_evaluate_filters_a_manifest_by_a_column(db, trained_weights, tmp_path):
+    (tmp_path / "a.png").write_bytes(png_bytes())
+    (tmp_path / "b.jpg").write_bytes(jpeg_bytes())
+    (tmp_path / "m.csv").write_text("file,label_index,split\na.png,1,train\nb.jpg,8,validation\n")
+    checkpoint = real_checkpoint(trained_weights)
+    _evaluate("--checkpoint", str(checkpoint.pk), "--dataset", str(tmp_path / "m.csv"), "--where", "split=validation")
+    report = EvaluationReport.objects.get()
+    assert report.dataset_name == f"{tmp_path / 'm.csv'}?split=validation"
+    assert report.n_samples == 1 and report.sample_keys == ["b.jpg"]
+    with pytest.raises(CommandError, match="COLUMN=VALUE"):
+        _evaluate("--checkpoint", str(checkpoint.pk), "--dataset", str(tmp_path / "m.csv"), "--where", "split")

@@ -30,7 +30,7 @@ from classifier.models.reports import predictions_pack
 from classifier.selectors.photos import PHOTOS_EVAL_SET, photos_eval_set
 from dataset.eval_sets import FMNIST_TEST, EvalSet, fmnist_test_set
 from dataset.fashion_mnist import DatasetNotFound
-from dataset.photo_sets import load_labelled_set
+from dataset.photo_sets import load_labelled_set, parse_set_name
 
 if TYPE_CHECKING:
     from worker.evaluation import EvaluationResult
@@ -67,7 +67,10 @@ def evaluation_dataset_resolve(name: str) -> EvalSet:
         return eval_set
     if is_path_dataset(name):
         skipped: list = []
-        eval_set = load_labelled_set(name, skipped=skipped)
+        try:
+            eval_set = load_labelled_set(name, skipped=skipped)
+        except ValueError as exc:
+            raise EvaluationError(f"{name}: {exc}") from None
         if not len(eval_set):
             raise EvaluationError(f"No labelled photo could be read from {name} ({len(skipped)} skipped).")
         return eval_set
@@ -75,7 +78,7 @@ def evaluation_dataset_resolve(name: str) -> EvalSet:
 
 
 def is_path_dataset(name: str) -> bool:
-    path = Path(name)
+    path, _ = parse_set_name(name)
     return path.is_absolute() and (path.is_dir() or (path.is_file() and path.suffix.lower() == ".csv"))
 
 

@@ -3,6 +3,7 @@
 
 import json
 from pathlib import Path
+from urllib.parse import urlencode
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
@@ -14,6 +15,7 @@ from classifier.selectors import reports as report_selectors
 from classifier.selectors import runs as run_selectors
 from classifier.services import evaluation as evaluation_services
 from dataset.eval_sets import FMNIST_TEST
+from dataset.photo_sets import parse_set_name
 
 
 class Command(BaseCommand):
@@ -29,6 +31,8 @@ class Command(BaseCommand):
         parser.add_argument("--dataset", default=FMNIST_TEST,
                             help=f"what to score on: {FMNIST_TEST} (default), photos (the held-out labelled photos), "
                                  "or a folder of class-named folders or a CSV manifest (columns file, label_index)")
+        parser.add_argument("--where", action="append", default=[], metavar="COLUMN=VALUE",
+                            help="with a CSV manifest: only its rows whose COLUMN is VALUE (e.g. split=validation)")
         parser.add_argument("--json", metavar="PATH", help="also write the figures to this file as JSON")
         parser.add_argument("--async", action="store_true", dest="run_async",
                             help="queue it on a worker and return at once")
@@ -37,9 +41,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         checkpoint = self._checkpoint(options)
         user = self._user(options["user"])
-        dataset = options["dataset"]
-        if dataset not in DATASET_LABELS and Path(dataset).exists():
-            dataset = str(Path(dataset).resolve())  # a report names an outside set by its absolute path
+        dataset = self._dataset_name(options["dataset"], options["where"])
         try:
             report = evaluation_services.evaluation_report_create(
                 checkpoint=checkpoint, dataset_name=dataset, requested_by=user,
@@ -64,6 +66,22 @@ class Command(BaseCommand):
         self._print(report)
         if options["json"]:
             self._write_json(report, Path(options["json"]))
+
+    def _dataset_name(self, dataset: str, where: list[str]) -> str:
+        """An outside set is named by its absolute path, plus its row filters: '/abs/m.csv?split=validation'."""
+        if dataset in DATASET_LABELS:
+            if where:
+                raise CommandError("--where filters the rows of a CSV manifest")
+            return dataset
+        path, filters = parse_set_name(dataset)
+        for item in where:
+            column, sep, value = item.partition("=")
+            if not sep or not column:
+                raise CommandError(f"--where takes COLUMN=VALUE, got {item!r}")
+            filters[column] = value
+        if not path.exists():
+            return dataset  # the service names what is wrong
+        return str(path.resolve()) + (f"?{urlencode(filters)}" if filters else "")
 
     def _checkpoint(self, options) -> Checkpoint:
         if options["checkpoint"] is not None:
