@@ -23,8 +23,10 @@ from worker.tasks.training import train_run
 @pytest.fixture
 def labelled_photos(plain_user):
     """Six labelled photos, three in each part, and one unlabelled photo in the train part."""
-    photos = [photo_services.photo_upload(file=upload(jpeg_bytes(colour=(30 * i, 20, 90)), f"p{i}.jpg"), user=plain_user)
-              for i in range(7)]
+    # Items of different shapes, so that what the model sees differs from photo to photo.
+    photos = [photo_services.photo_upload(file=upload(jpeg_bytes(box=(10 + 6 * i, 20, 110 - 6 * i, 140)), f"p{i}.jpg"),
+                                          user=plain_user) for i in range(7)]
+    assert len({p.model_input_array().tobytes() for p in photos}) == 7
     for i, photo in enumerate(photos):
         Photo.objects.filter(pk=photo.pk).update(held_out=i % 2 == 1 and i < 6)
         if i < 6:
@@ -47,11 +49,14 @@ def test_a_finetune_freezes_the_labelled_train_part_photos(parent, labelled_phot
     assert run.config["lr"] == pytest.approx(PRESETS["seed"].lr * FINETUNE_LR_FACTOR)
     assert len(run.photo_snapshot_fingerprint) == 64
 
-    # The fingerprint follows the labels: relabel one photo and the next snapshot differs.
-    photo_services.photo_label_set(photo=train_part[0], label=9, user=staff_user)
+    # The fingerprint follows the labels: relabel one photo and the next snapshot differs, while
+    # the queued run keeps the label it was given.
+    first, label_then = train_part[0], train_part[0].label
+    photo_services.photo_label_set(photo=first, label=9, user=staff_user)
     again = training_services.training_run_create_finetune(created_by=staff_user, parent=parent, with_photos=True)
     assert again.photo_snapshot_fingerprint != run.photo_snapshot_fingerprint
-    assert TrainingRun.objects.get(pk=run.pk).photo_snapshot[0] == [train_part[0].pk, train_part[0].label]
+    assert again.photo_snapshot[0] == [first.pk, 9]
+    assert TrainingRun.objects.get(pk=run.pk).photo_snapshot[0] == [first.pk, label_then]
 
 
 def test_finetunes_are_for_staff_from_succeeded_runs_with_photos_to_learn(parent, db, staff_user):
