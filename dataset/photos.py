@@ -185,9 +185,9 @@ def flatten_alpha(image: Image.Image, background: tuple[int, int, int] = WHITE
 
 def working_copy(image: Image.Image, side: int = WORK_SIDE) -> Image.Image:
     """A copy whose longest side is at most ``side`` px, shrunk with antialiasing."""
-    copy = image.copy()
-    copy.thumbnail((side, side), Image.Resampling.LANCZOS, reducing_gap=2.0)
-    return copy
+    scale = min(1.0, side / max(image.size))
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0)
 
 
 # --- 4-5: where the item is -----------------------------------------------------------------

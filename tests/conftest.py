@@ -1,6 +1,9 @@
 import pytest
 
 from tests.factories import StaffFactory, UserFactory
+# Declared here, once, so that browser and integration tests share one session worker: two
+# would both consume the test queue, and a job could land in the other one's folders.
+from tests.worker_fixtures import live_worker, worker  # noqa: F401
 
 
 @pytest.fixture(autouse=True)

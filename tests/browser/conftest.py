@@ -42,5 +42,3 @@ def sign_in(page, live_server, username: str, password: str = "pw-for-tests") ->
     page.click("button[type=submit]")
     page.wait_for_url(f"{live_server.url}/")
 
-
-from tests.worker_fixtures import live_worker, worker  # noqa: E402,F401
