@@ -151,6 +151,24 @@ def photo_upload(*, file: File, user: AbstractBaseUser | None) -> Photo:
     return photo
 
 
+def photos_preprocess_again(*, photos: Iterable[Photo]) -> int:
+    """Remake what the model sees from each stored original, with the current preprocessing
+    (after PREPROCESS_VERSION changed). A remade photo loses its prediction, which was made
+    from the old image; queue a prediction job afterwards. Returns how many were remade."""
+    count = 0
+    for photo in photos:
+        with photo.original.open("rb") as stored:
+            image = open_photo(stored.read(), max_pixels=settings.PHOTO_MAX_PIXELS)
+        with image:
+            model_input = preprocess(image)
+        Photo.objects.filter(pk=photo.pk).update(
+            model_input=model_input.tobytes(), preprocess_version=PREPROCESS_VERSION, predicted_label=None,
+            confidence=None, probabilities=None, predicted_by=None, predicted_at=None,
+        )
+        count += 1
+    return count
+
+
 def photos_delete(*, photos: Iterable[Photo]) -> int:
     """Delete photos (with their corrections) and, once that commits, their files."""
     count = 0
