@@ -33,7 +33,7 @@ from classifier.models import (
 from classifier.selectors.photos import checkpoint_for_prediction
 from dataset.classes import CLASS_NAMES, NUM_CLASSES
 from dataset.photos import (
-    PREPROCESS_VERSION, PhotoUnreadable, flatten_alpha, open_photo, orient, preprocess,
+    PREPROCESS_VERSION, PhotoUnreadable, flatten_alpha, open_photo, orient, preprocess, working_copy,
 )
 
 logger = logging.getLogger(__name__)
@@ -75,13 +75,12 @@ def _too_large(size: int, limit: int) -> str:
     return f"is too large: {size / 2**20:.1f} MB, the limit is {limit / 2**20:.0f} MB"
 
 
-def _encode_original(image: Image.Image) -> tuple[bytes, str]:
+def _encode_original(flat: Image.Image, alpha: Image.Image | None) -> tuple[bytes, str]:
     """Re-encode what was decoded (so nothing but pixels survives: no EXIF, GPS or comments).
 
     PNG when the photo has transparency (preprocessing uses it as the item's mask),
     JPEG otherwise."""
     out = io.BytesIO()
-    flat, alpha = flatten_alpha(image)
     if alpha is not None:
         rgba = flat.convert("RGBA")
         rgba.putalpha(alpha)
@@ -91,11 +90,9 @@ def _encode_original(image: Image.Image) -> tuple[bytes, str]:
     return out.getvalue(), ".jpg"
 
 
-def _encode_thumbnail(image: Image.Image) -> bytes:
-    flat, _ = flatten_alpha(image)
-    flat.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS, reducing_gap=2.0)
+def _encode_thumbnail(flat: Image.Image) -> bytes:
     out = io.BytesIO()
-    flat.save(out, "JPEG", quality=85)
+    working_copy(flat, THUMBNAIL_SIDE).save(out, "JPEG", quality=85)
     return out.getvalue()
 
 
@@ -122,8 +119,9 @@ def photo_upload(*, file: File, user: AbstractBaseUser | None) -> Photo:
         raise PhotoRejected(str(exc)) from None
     with image:
         upright = orient(image)
-        original, suffix = _encode_original(upright)
-        thumbnail = _encode_thumbnail(upright)
+        flat, alpha = flatten_alpha(upright)
+        original, suffix = _encode_original(flat, alpha)
+        thumbnail = _encode_thumbnail(flat)
         model_input = preprocess(upright)
     token = secrets.token_hex(16)
     folder = f"photos/{token[:2]}"
