@@ -103,3 +103,19 @@ def test_import_needs_a_folder_or_a_manifest(tmp_path):
         _call("import_photos", str(tmp_path / "nothing-here"))
     with pytest.raises(CommandError, match="no user named"):
         _call("import_photos", str(tmp_path), "--user", "nobody")
+
+
+def test_photos_of_an_older_preprocessing_version_are_made_again(plain_user):
+    from tests.photo_files import upload
+
+    photo = services.photo_upload(file=upload(jpeg_bytes(), "a.jpg"), user=plain_user)
+    current = services.photo_upload(file=upload(jpeg_bytes(colour=(0, 0, 90)), "b.jpg"), user=plain_user)
+    good = photo.model_input_array().copy()
+    Photo.objects.filter(pk=photo.pk).update(model_input=bytes(784), preprocess_version=0, predicted_label=3,
+                                             confidence=0.9)
+    out, _ = _call("preprocess_photos", "--no-predict")
+    assert "preprocessed 1 photos again" in out
+    photo.refresh_from_db()
+    assert photo.preprocess_version == current.preprocess_version
+    assert np.abs(photo.model_input_array().astype(int) - good.astype(int)).mean() < 6
+    assert photo.predicted_label is None and photo.confidence is None  # made from the old image

@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from classifier.models import LabelCorrection, Photo, PredictionJob, RunStatus
 from classifier.services import photos as services
-from tests.factories import TrainingRunFactory
+from tests.factories import StaffFactory, TrainingRunFactory
 from tests.photo_files import jpeg_bytes, png_bytes, upload
 
 pytestmark = pytest.mark.django_db
@@ -186,3 +186,23 @@ def test_only_staff_predict_all_again(plain_user, staff_client, no_enqueue, djan
     job = PredictionJob.objects.get()
     assert response.status_code == 302 and job.scope == "all" and job.checkpoint == checkpoint
     assert no_enqueue == [job.pk]
+
+
+def test_admin_lists_photos_corrections_and_jobs_and_a_label_set_there_is_a_correction(client):
+    admin_user = StaffFactory(is_superuser=True)
+    client.force_login(admin_user)
+    staff_client = client
+    photo = _photo(admin_user, label=2)
+    PredictionJob.objects.create()
+    for name in ("photo", "labelcorrection", "predictionjob"):
+        assert staff_client.get(reverse(f"admin:classifier_{name}_changelist")).status_code == 200, name
+    assert staff_client.get(reverse("admin:classifier_photo_change", args=[photo.pk])).status_code == 200
+    response = staff_client.post(reverse("admin:classifier_photo_change", args=[photo.pk]), {
+        "label": "4", "corrections-TOTAL_FORMS": "1", "corrections-INITIAL_FORMS": "1",
+        "corrections-MIN_NUM_FORMS": "0", "corrections-MAX_NUM_FORMS": "1000",
+        "corrections-0-id": str(photo.corrections.get().pk), "corrections-0-photo": str(photo.pk),
+    })
+    assert response.status_code == 302, response.content.decode()[:2000]
+    photo.refresh_from_db()
+    latest = photo.corrections.order_by("-pk").first()
+    assert photo.label == 4 and (latest.from_label, latest.to_label, latest.source) == (2, 4, "admin")

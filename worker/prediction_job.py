@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 
-from classifier.models import Photo, PredictionJob, PredictionScope
+from classifier.models import Photo, PredictionJob, PredictionScope, model_input_array
 from classifier.services import photos as photo_services
 from worker.prediction import load_predictor
 
@@ -31,7 +31,7 @@ def predict_and_record(job: PredictionJob) -> None:
     predictor = load_predictor(path, device="auto")
     for start in range(0, len(photo_ids), CHUNK):
         rows = list(Photo.objects.filter(pk__in=photo_ids[start:start + CHUNK]).values_list("pk", "model_input"))
-        images = np.stack([np.frombuffer(bytes(data), dtype=np.uint8).reshape(28, 28) for _, data in rows])
+        images = np.stack([model_input_array(data) for _, data in rows])
         probabilities = predictor.probabilities(images)
         photo_services.prediction_job_record(
             job_id=job.pk, checkpoint=job.checkpoint,

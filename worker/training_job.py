@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 
-from classifier.models import Photo, TrainingRun
+from classifier.models import Photo, TrainingRun, model_input_array
 from classifier.services import training as training_services
 from dataset.fashion_mnist import training_data
 from worker import engine
@@ -62,7 +62,7 @@ def snapshot_photos(run: TrainingRun) -> tuple[np.ndarray, np.ndarray] | None:
         raise ValueError(f"{len(missing)} photo(s) of this run's snapshot are gone or held out: "
                          f"{', '.join(map(str, missing[:10]))}")
     ids = sorted(wanted)
-    images = np.stack([np.frombuffer(bytes(stored[i]), dtype=np.uint8).reshape(28, 28) for i in ids])
+    images = np.stack([model_input_array(stored[i]) for i in ids])
     return images, np.asarray([wanted[i] for i in ids], dtype=np.int64)
 
 

@@ -17,6 +17,11 @@ from dataset.classes import CLASS_NAMES
 CLASS_CHOICES = list(enumerate(CLASS_NAMES))
 
 
+def model_input_array(data: bytes | memoryview) -> np.ndarray:
+    """A stored 28x28 model input (784 bytes, row by row) as a uint8 array."""
+    return np.frombuffer(bytes(data), dtype=np.uint8).reshape(28, 28)
+
+
 class Photo(models.Model):
     """One uploaded photo. Its files have server-chosen random names and are served only to
     signed-in users; ``original_name`` is what the uploader called it, for display only."""
@@ -81,7 +86,7 @@ class Photo(models.Model):
         return self.label is not None and self.predicted_label is not None and self.label != self.predicted_label
 
     def model_input_array(self) -> np.ndarray:
-        return np.frombuffer(bytes(self.model_input), dtype=np.uint8).reshape(28, 28)
+        return model_input_array(self.model_input)
 
     def model_input_png(self) -> bytes:
         out = io.BytesIO()

@@ -10,7 +10,9 @@ from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
-from classifier.models import Checkpoint, JobStatus, LabelCorrection, Photo, PredictionJob, RunStatus
+from classifier.models import (
+    Checkpoint, JobStatus, LabelCorrection, Photo, PredictionJob, RunStatus, model_input_array,
+)
 from classifier.selectors.promotions import active_checkpoint
 from dataset.classes import NUM_CLASSES
 from dataset.eval_sets import EvalSet, fingerprint_of
@@ -170,7 +172,7 @@ def photos_eval_set() -> EvalSet:
     photos: a fine-tune learns from the others, and a score on those would flatter it."""
     rows = list(Photo.objects.filter(label__isnull=False, held_out=True).order_by("pk")
                 .values_list("pk", "model_input", "label"))
-    images = (np.stack([np.frombuffer(bytes(data), dtype=np.uint8).reshape(28, 28) for _, data, _ in rows])
+    images = (np.stack([model_input_array(data) for _, data, _ in rows])
               if rows else np.zeros((0, 28, 28), dtype=np.uint8))
     labels = np.asarray([label for *_, label in rows], dtype=np.int64)
     return EvalSet(name=PHOTOS_EVAL_SET, images=images, labels=labels,

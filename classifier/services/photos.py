@@ -34,7 +34,7 @@ from classifier.selectors.photos import checkpoint_for_prediction
 from dataset.classes import CLASS_NAMES, NUM_CLASSES
 from dataset.photo_split import is_held_out
 from dataset.photos import (
-    PREPROCESS_VERSION, PhotoUnreadable, flatten_alpha, open_photo, orient, preprocess,
+    PREPROCESS_VERSION, PhotoUnreadable, flatten_alpha, open_photo, orient, preprocess, working_copy,
 )
 
 logger = logging.getLogger(__name__)
@@ -76,13 +76,12 @@ def _too_large(size: int, limit: int) -> str:
     return f"is too large: {size / 2**20:.1f} MB, the limit is {limit / 2**20:.0f} MB"
 
 
-def _encode_original(image: Image.Image) -> tuple[bytes, str]:
+def _encode_original(flat: Image.Image, alpha: Image.Image | None) -> tuple[bytes, str]:
     """Re-encode what was decoded (so nothing but pixels survives: no EXIF, GPS or comments).
 
     PNG when the photo has transparency (preprocessing uses it as the item's mask),
     JPEG otherwise."""
     out = io.BytesIO()
-    flat, alpha = flatten_alpha(image)
     if alpha is not None:
         rgba = flat.convert("RGBA")
         rgba.putalpha(alpha)
@@ -92,11 +91,9 @@ def _encode_original(image: Image.Image) -> tuple[bytes, str]:
     return out.getvalue(), ".jpg"
 
 
-def _encode_thumbnail(image: Image.Image) -> bytes:
-    flat, _ = flatten_alpha(image)
-    flat.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS, reducing_gap=2.0)
+def _encode_thumbnail(flat: Image.Image) -> bytes:
     out = io.BytesIO()
-    flat.save(out, "JPEG", quality=85)
+    working_copy(flat, THUMBNAIL_SIDE).save(out, "JPEG", quality=85)
     return out.getvalue()
 
 
@@ -123,8 +120,9 @@ def photo_upload(*, file: File, user: AbstractBaseUser | None) -> Photo:
         raise PhotoRejected(str(exc)) from None
     with image:
         upright = orient(image)
-        original, suffix = _encode_original(upright)
-        thumbnail = _encode_thumbnail(upright)
+        flat, alpha = flatten_alpha(upright)
+        original, suffix = _encode_original(flat, alpha)
+        thumbnail = _encode_thumbnail(flat)
         model_input = preprocess(upright)
     token = secrets.token_hex(16)
     folder = f"photos/{token[:2]}"
@@ -150,6 +148,24 @@ def photo_upload(*, file: File, user: AbstractBaseUser | None) -> Photo:
     logger.info("photo %s uploaded by %s (%s, %dx%d)", photo.pk, user, photo.original_name, photo.width,
                 photo.height)
     return photo
+
+
+def photos_preprocess_again(*, photos: Iterable[Photo]) -> int:
+    """Remake what the model sees from each stored original, with the current preprocessing
+    (after PREPROCESS_VERSION changed). A remade photo loses its prediction, which was made
+    from the old image; queue a prediction job afterwards. Returns how many were remade."""
+    count = 0
+    for photo in photos:
+        with photo.original.open("rb") as stored:
+            image = open_photo(stored.read(), max_pixels=settings.PHOTO_MAX_PIXELS)
+        with image:
+            model_input = preprocess(image)
+        Photo.objects.filter(pk=photo.pk).update(
+            model_input=model_input.tobytes(), preprocess_version=PREPROCESS_VERSION, predicted_label=None,
+            confidence=None, probabilities=None, predicted_by=None, predicted_at=None,
+        )
+        count += 1
+    return count
 
 
 def photos_delete(*, photos: Iterable[Photo]) -> int:

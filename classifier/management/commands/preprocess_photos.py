@@ -1,0 +1,28 @@
+"""`manage.py preprocess_photos`: remake the 28x28 images of photos preprocessed by an older
+version of dataset.photos (or all with --all), then queue their prediction."""
+
+from django.core.management.base import BaseCommand
+
+from classifier.models import Photo
+from classifier.services import photos as photo_services
+from dataset.photos import PREPROCESS_VERSION
+
+
+class Command(BaseCommand):
+    help = (f"Remake what the model sees for photos not preprocessed with the current version "
+            f"(v{PREPROCESS_VERSION}) from their stored originals; their predictions are redone.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--all", action="store_true", help="every photo, whatever its version")
+        parser.add_argument("--no-predict", action="store_true", help="don't queue a prediction job")
+
+    def handle(self, *args, **options):
+        photos = Photo.objects.order_by("pk")
+        if not options["all"]:
+            photos = photos.exclude(preprocess_version=PREPROCESS_VERSION)
+        count = photo_services.photos_preprocess_again(photos=photos.iterator())
+        self.stdout.write(f"preprocessed {count} photos again (v{PREPROCESS_VERSION})")
+        if count and not options["no_predict"]:
+            job = photo_services.photos_predict_new(user=None)
+            self.stdout.write(f"prediction job {job.pk} queued" if job else
+                              "no checkpoint of a succeeded run yet: photos are not predicted")
