@@ -1,0 +1,72 @@
+"""The benchmark's quick mode end to end (a smoke test, not a timed one), and its sums."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dataset.fashion_mnist import DatasetNotFound, find_data_dir
+from worker import bench
+
+REPO = Path(__file__).resolve().parents[2]
+FIGURES = ("test_acc", "train_s", "train_img_per_s", "infer_img_per_s", "latency_ms", "peak_rss_mb")
+
+
+def test_the_quick_benchmark_writes_sane_figures_for_each_contender(tmp_path):
+    try:
+        find_data_dir()
+    except DatasetNotFound as exc:
+        pytest.skip(str(exc))
+    out = tmp_path / "bench.json"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+
+    done = subprocess.run(
+        [sys.executable, "-m", "worker.bench", "--quick", "--limit", "256", "--threads", "1", "--json", str(out)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
+    )
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["mode"] == "quick" and result["threads"] == 1
+    assert result["machine"]["cpu"] and result["machine"]["torch"]
+    for name in ("reference", "fast"):
+        figures = result[name]
+        assert 0.0 <= figures["test_acc"] <= 1.0
+        assert all(figures[key] > 0 for key in FIGURES if key != "test_acc")
+        assert figures["peak_rss_mb"] > 20  # a Python process with torch in it
+        assert figures["threads"] == 1
+        assert figures["images"] == 256 and figures["epochs_run"] == 1
+        assert len(figures["epochs"]) == 1 and figures["epochs"][0]["test_acc"] == pytest.approx(figures["test_acc"])
+    assert result["reference"]["test_acc"] > 0.2  # four Adam steps on the notebook's model: well past chance
+    assert result["reference"]["precision"] == "fp32" and result["reference"]["source"]
+    assert "fast" in result["comparison"] and "best" not in result
+    assert "fast vs reference" in done.stdout
+
+
+def test_accuracy_at_the_reference_time_is_the_last_epoch_finished_by_then():
+    epochs = [{"epoch": 1, "train_s": 30.0, "test_acc": 0.90}, {"epoch": 2, "train_s": 60.0, "test_acc": 0.92}]
+
+    assert bench.accuracy_at(epochs, 59.0) == {"test_acc": 0.90, "epoch": 1, "train_s": 30.0}
+    assert bench.accuracy_at(epochs, 60.0)["epoch"] == 2
+    assert bench.accuracy_at(epochs, 10.0)["test_acc"] is None
+
+
+def test_the_reference_script_is_found_beside_the_repo_or_through_the_environment(tmp_path, monkeypatch):
+    monkeypatch.delenv("SEED_CNN_PATH", raising=False)
+    monkeypatch.setattr(bench, "REPO", tmp_path / "repo")
+    assert bench.reference_path() is None  # so the bench falls back to the engine's `seed` preset
+
+    script = tmp_path / "shared" / "reference" / "seed_cnn.py"
+    script.parent.mkdir(parents=True)
+    script.write_text("")
+    assert bench.reference_path() == script
+
+    elsewhere = tmp_path / "elsewhere.py"
+    elsewhere.write_text("")
+    monkeypatch.setenv("SEED_CNN_PATH", str(elsewhere))
+    assert bench.reference_path() == elsewhere

@@ -1,0 +1,381 @@
+"""Benchmark: the original notebook's CNN against the project's presets, on this machine.
+
+    python -m worker.bench                   # reference (10 epochs), then `fast`
+    python -m worker.bench --best            # ... then `best` as well
+    python -m worker.bench --quick           # smoke test: 2,000 images, 1 epoch
+    python -m worker.bench --json bench.json --threads 2
+
+The reference is the notebook's script, ``<repo>/../shared/reference/seed_cnn.py`` (or
+``$SEED_CNN_PATH``), run as it stands; where it is absent, the engine's `seed` preset, the same
+model and loop, stands in and the output says so. Each contender runs in its own process
+with the same environment and thread count, so that its peak resident memory is its own;
+the figures are compared within one run, because absolute times depend on the machine and
+on whatever else it is doing (the load average is recorded before and after each).
+
+Both train on all 60,000 training images and are scored on the 10,000 test images after
+every epoch; `train_s` is time in the training loop only, leaving out that per-epoch test
+(as the reference script does) and the engine's checkpoint writes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import io
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+REPO = Path(__file__).resolve().parent.parent
+QUICK_LIMIT = 2000
+
+
+def reference_path() -> Path | None:
+    """$SEED_CNN_PATH, else the shared copy beside the repository; None if neither exists."""
+    candidates = [os.environ.get("SEED_CNN_PATH", ""), str(REPO.parent / "shared" / "reference" / "seed_cnn.py")]
+    for candidate in filter(None, candidates):
+        if Path(candidate).is_file():
+            return Path(candidate).resolve()
+    return None
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set so far (VmHWM), in MiB."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource  # noqa: PLC0415 (fallback where /proc is absent)
+
+    scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
+
+
+def load_average() -> float | None:
+    try:
+        return float(Path("/proc/loadavg").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def time_inference(predict: Callable[[int, int], Any], n_images: int, *, repeats: int, latency_calls: int
+                   ) -> tuple[float, float]:
+    """(images per second in calls of 1,000 images, median single-image latency in ms).
+
+    One warm-up call first (kernel selection); the fastest of `repeats` passes counts, since
+    on a shared machine the slower passes measure the neighbours."""
+    import torch  # noqa: PLC0415
+
+    with torch.no_grad():
+        predict(0, min(1000, n_images))
+        best = math.inf
+        for _ in range(repeats):
+            started = time.perf_counter()
+            for start in range(0, n_images, 1000):
+                predict(start, min(start + 1000, n_images))
+            best = min(best, time.perf_counter() - started)
+        latencies = []
+        for i in range(latency_calls + 1):
+            started = time.perf_counter()
+            predict(i, i + 1)
+            latencies.append(time.perf_counter() - started)
+    return n_images / best, statistics.median(latencies[1:]) * 1000
+
+
+# --- one contender, in its own process ----------------------------------------------------
+
+
+def run_reference_script(path: Path, args: argparse.Namespace) -> dict:
+    """Run the notebook's script as it stands, keeping a handle on the model it trains (to
+    time its inference the notebook's way: fp32, NCHW, 1,000 images a call)."""
+    import torch  # noqa: PLC0415
+    from tqdm import tqdm  # noqa: PLC0415
+
+    spec = importlib.util.spec_from_file_location("seed_cnn", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    models: list[torch.nn.Module] = []
+    limit = args.limit or 60_000
+    bar = tqdm(total=args.epochs * limit, desc="reference", unit="img", unit_scale=True, leave=True)
+
+    class RecordedSeedCNN(module.SeedCNN):
+        """The script's own model, noticed when built and counted as it trains."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            models.append(self)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if self.training:
+                bar.update(len(x))
+            return super().forward(x)
+
+    module.SeedCNN = RecordedSeedCNN
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "reference.json"
+        argv = ["seed_cnn.py", "--epochs", str(args.epochs), "--threads", str(args.threads), "--json", str(out)]
+        if args.limit:
+            argv += ["--limit", str(args.limit)]
+        saved_argv, sys.argv = sys.argv, argv
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                module.main()
+        finally:
+            sys.argv = saved_argv
+        script = json.loads(out.read_text())
+    bar.close()
+    rss = peak_rss_mb()
+
+    model = models[-1].eval()
+    x_test, _ = module.load("t10k")
+    n_infer = min(args.infer_images, len(x_test))
+    infer, latency = time_inference(lambda a, b: model(x_test[a:b]), n_infer,
+                                    repeats=args.repeats, latency_calls=args.latency_calls)
+    seconds = 0.0
+    epochs = []
+    for e in script["epochs"]:
+        seconds += e["seconds"]
+        epochs.append({"epoch": e["epoch"], "train_s": seconds, "test_acc": e["test_acc"]})
+    return {
+        "source": str(path), "device": "cpu", "precision": "fp32", "channels_last": False,
+        "batch_size": 64, "tta_flip": False, "images": limit, "epochs_run": args.epochs,
+        "test_acc": script["test_acc"], "train_s": script["train_s"],
+        "train_img_per_s": script["train_img_per_s"], "infer_img_per_s": infer, "latency_ms": latency,
+        "peak_rss_mb": rss, "epochs": epochs, "threads": torch.get_num_threads(),
+    }
+
+
+def run_preset(preset: str, args: argparse.Namespace) -> dict:
+    """Train a preset with the engine, as a run would, on the same data as the reference."""
+    import torch  # noqa: PLC0415
+    from tqdm import tqdm  # noqa: PLC0415
+
+    from dataset.fashion_mnist import load_split  # noqa: PLC0415
+    from worker import engine  # noqa: PLC0415
+    from worker.config import TrainConfig  # noqa: PLC0415
+
+    epochs = args.epochs if args.epochs else None
+    config = TrainConfig.for_preset(preset, epochs=epochs, device=args.device)
+    train, test = load_split("train"), load_split("test")
+    limit = args.limit or len(train)
+    clock = {"mark": 0.0, "train_s": 0.0}
+    epochs_seen: list[dict] = []
+    bar = tqdm(desc=preset, unit="batch", leave=True)  # its total is known at the first batch
+
+    def on_start(device: torch.device, precision: str) -> None:
+        clock["mark"] = time.perf_counter()
+
+    def on_progress(progress: engine.Progress) -> None:
+        if bar.total is None:
+            bar.total = progress.batches * progress.epochs
+        bar.update(1)
+        if progress.batch == progress.batches:  # the epoch's training is done; its test is not
+            clock["train_s"] += time.perf_counter() - clock["mark"]
+
+    def on_epoch(result: engine.EpochResult, saved: engine.SavedCheckpoint) -> None:
+        epochs_seen.append({"epoch": result.epoch, "train_s": clock["train_s"], "test_acc": result.val_acc})
+        bar.set_postfix(test_acc=f"{result.val_acc:.4f}")
+        clock["mark"] = time.perf_counter()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        result = engine.train(
+            config, train_images=train.images[:limit], train_labels=train.labels[:limit],
+            val_images=test.images, val_labels=test.labels, checkpoint_dir=Path(tmp),
+            on_start=on_start, on_progress=on_progress, on_epoch=on_epoch,
+        )
+        bar.close()
+        rss = peak_rss_mb()
+        device = engine.pick_device(config.device)
+        model, payload = engine.load_checkpoint(Path(tmp) / f"epoch-{config.epochs:03d}.pt", device)
+    recipe = config.recipe
+    x_test = torch.from_numpy(test.images.copy()).to(device)
+    y_test = torch.from_numpy(test.labels.copy()).to(device)
+    _, test_acc = engine.evaluate(model, x_test, y_test, recipe, precision=result.precision)
+
+    def predict(a: int, b: int) -> torch.Tensor:
+        logits = engine.predict_logits(model, x_test[a:b], recipe, batch_size=1000, precision=result.precision)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return logits
+
+    infer, latency = time_inference(predict, min(args.infer_images, len(x_test)),
+                                    repeats=args.repeats, latency_calls=args.latency_calls)
+    return {
+        "source": f"engine preset {preset!r}", "device": result.device, "hardware": result.hardware,
+        "precision": result.precision, "channels_last": engine.uses_channels_last(device),
+        "batch_size": config.batch_size, "tta_flip": recipe.tta_flip, "images": limit,
+        "epochs_run": config.epochs, "test_acc": test_acc, "train_s": clock["train_s"],
+        "train_img_per_s": limit * config.epochs / clock["train_s"], "infer_img_per_s": infer,
+        "latency_ms": latency, "peak_rss_mb": rss, "epochs": epochs_seen, "threads": torch.get_num_threads(),
+    }
+
+
+def run_contender(args: argparse.Namespace) -> None:
+    started, load_before = time.perf_counter(), load_average()
+    if args.contender == "reference":
+        path = reference_path()
+        if path is not None:
+            figures = run_reference_script(path, args)
+        else:
+            figures = run_preset("seed", args)
+            figures["source"] = ("engine preset 'seed' (the reference script was not found at "
+                                 "../shared/reference/seed_cnn.py or $SEED_CNN_PATH; same model and loop)")
+    else:
+        figures = run_preset(args.contender, args)
+    figures["wall_s"] = time.perf_counter() - started
+    figures["load_before"], figures["load_after"] = load_before, load_average()
+    Path(args.out).write_text(json.dumps(figures, indent=1))
+
+
+# --- the whole benchmark --------------------------------------------------------------------
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def accuracy_at(epochs: list[dict], seconds: float) -> dict:
+    """The test accuracy of the last epoch finished within `seconds` of training."""
+    done = [e for e in epochs if e["train_s"] <= seconds * 1.0001]
+    if not done:
+        return {"test_acc": None, "epoch": 0, "train_s": 0.0}
+    last = done[-1]
+    return {"test_acc": last["test_acc"], "epoch": last["epoch"], "train_s": last["train_s"]}
+
+
+def compare(results: dict[str, dict]) -> dict:
+    ref = results["reference"]
+    comparison = {}
+    for name in [n for n in results if n != "reference"]:
+        ours = results[name]
+        comparison[name] = {
+            "acc_gain_pts": (ours["test_acc"] - ref["test_acc"]) * 100,
+            "acc_at_reference_train_s": accuracy_at(ours["epochs"], ref["train_s"]),
+            "train_s_ratio": ours["train_s"] / ref["train_s"],
+            "train_img_per_s_ratio": ours["train_img_per_s"] / ref["train_img_per_s"],
+            "infer_img_per_s_ratio": ours["infer_img_per_s"] / ref["infer_img_per_s"],
+            "latency_ratio": ours["latency_ms"] / ref["latency_ms"],
+            "peak_rss_ratio": ours["peak_rss_mb"] / ref["peak_rss_mb"],
+        }
+    return comparison
+
+
+def report(bench: dict) -> str:
+    names = [n for n in ("reference", "fast", "best") if n in bench]
+    m = bench["machine"]
+    lines = [f"Fashion-MNIST benchmark ({bench['mode']}): {m['cpu']}, {m['cores']} cores, "
+             f"{bench['threads']} threads, torch {m['torch']}",
+             f"reference: {bench['reference']['source']}"]
+    header = f"{'':28s}" + "".join(f"{n:>14s}" for n in names)
+    rows = [
+        ("test accuracy (%)", lambda r: f"{r['test_acc'] * 100:.2f}"),
+        ("epochs", lambda r: f"{r['epochs_run']}"),
+        ("train time (s)", lambda r: f"{r['train_s']:.1f}"),
+        ("train img/s", lambda r: f"{r['train_img_per_s']:.0f}"),
+        ("infer img/s (calls of 1000)", lambda r: f"{r['infer_img_per_s']:.0f}"),
+        ("latency, 1 image (ms)", lambda r: f"{r['latency_ms']:.2f}"),
+        ("peak RSS, training (MiB)", lambda r: f"{r['peak_rss_mb']:.0f}"),
+        ("device / precision", lambda r: f"{r['device']}/{r['precision']}"),
+        ("flip TTA", lambda r: "yes" if r["tta_flip"] else "no"),
+        ("load avg before/after", lambda r: f"{r['load_before']}/{r['load_after']}"),
+    ]
+    lines.append(header)
+    for label, cell in rows:
+        lines.append(f"{label:28s}" + "".join(f"{cell(bench[n]):>14s}" for n in names))
+    ref_s = bench["reference"]["train_s"]
+    for name, c in bench["comparison"].items():
+        at = c["acc_at_reference_train_s"]
+        at_text = (f"{at['test_acc'] * 100:.2f} % (epoch {at['epoch']} of {bench[name]['epochs_run']}, "
+                   f"done at {at['train_s']:.0f} s)" if at["test_acc"] is not None else "no epoch finished")
+        lines.append(
+            f"{name} vs reference: {c['acc_gain_pts']:+.2f} pts; at the reference's {ref_s:.0f} s: {at_text}; "
+            f"train img/s x{c['train_img_per_s_ratio']:.2f}, infer img/s x{c['infer_img_per_s_ratio']:.2f}, "
+            f"latency x{c['latency_ratio']:.2f}, peak RSS x{c['peak_rss_ratio']:.2f}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Benchmark the reference notebook CNN against the project's presets.")
+    parser.add_argument("--quick", action="store_true", help=f"smoke test: {QUICK_LIMIT} images, 1 epoch")
+    parser.add_argument("--best", action="store_true", help="also train the `best` preset (long on a CPU)")
+    parser.add_argument("--json", help="write all figures to this file")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads for every contender "
+                        "(default: as a training run picks, $OMP_NUM_THREADS or all usable cores)")
+    parser.add_argument("--limit", type=int, default=0, help="train on the first N training images")
+    parser.add_argument("--epochs", type=int, default=0,
+                        help="epochs for every contender (default: reference 10, presets their own)")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"),
+                        help="for the project's presets; the reference script runs on the CPU")
+    parser.add_argument("--contender", help=argparse.SUPPRESS)  # internal: one contender, in a child
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("--infer-images", type=int, default=10_000, help=argparse.SUPPRESS)
+    parser.add_argument("--repeats", type=int, default=3, help=argparse.SUPPRESS)
+    parser.add_argument("--latency-calls", type=int, default=200, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.contender:
+        run_contender(args)
+        return 0
+
+    import torch  # noqa: PLC0415 (after the children's branch: they import it themselves)
+
+    from worker.hardware import cpu_threads  # noqa: PLC0415
+
+    threads = args.threads or cpu_threads()
+    if args.quick:
+        args.limit = args.limit or QUICK_LIMIT
+        args.epochs = args.epochs or 1
+        args.infer_images, args.repeats, args.latency_calls = 2000, 1, 20
+    # Same environment for every contender; OMP_NUM_THREADS is how the engine's training
+    # picks its thread count, and the reference script is given the same number.
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": os.pathsep.join(
+        filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")]))}
+    contenders = ["reference", "fast"] + (["best"] if args.best else [])
+
+    bench: dict[str, Any] = {
+        "mode": "quick" if args.quick else "full",
+        "threads": threads,
+        "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "platform": platform.platform(),
+                    "python": platform.python_version(), "torch": str(torch.__version__),
+                    "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in contenders:
+            out = Path(tmp) / f"{name}.json"
+            command = [sys.executable, "-m", "worker.bench", "--contender", name, "--out", str(out),
+                       "--threads", str(threads), "--device", args.device,
+                       "--infer-images", str(args.infer_images), "--repeats", str(args.repeats),
+                       "--latency-calls", str(args.latency_calls)]
+            reference_epochs = args.epochs or 10
+            command += ["--epochs", str(reference_epochs if name == "reference" else args.epochs)]
+            if args.limit:
+                command += ["--limit", str(args.limit)]
+            subprocess.run(command, env=env, cwd=REPO, check=True)
+            bench[name] = json.loads(out.read_text())
+    bench["comparison"] = compare({n: bench[n] for n in contenders})
+    print(report(bench))
+    if args.json:
+        Path(args.json).write_text(json.dumps(bench, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
