@@ -17,7 +17,7 @@ def saved_checkpoint(*, preset: str = "seed", seed: int = 0, val_acc: float = 0.
     config = tiny_config(preset=preset, seed=seed)
     run = TrainingRunFactory(config=config.to_dict(), status=RunStatus.SUCCEEDED)
     torch.manual_seed(seed)
-    model = engine.build_model(config.recipe.arch, config.recipe.layers, config.recipe.head)
+    model = engine.build_preset_model(config.recipe)
     optimizer = engine.make_optimizer(model, config)
     result = engine.EpochResult(epoch=1, train_loss=2.3, train_acc=0.1, val_loss=2.3, val_acc=val_acc,
                                 seconds=0.1, lr=config.lr)

@@ -84,8 +84,10 @@ def test_the_figures_match_the_engines_validation_path(db, trained_weights, smal
     checkpoint = real_checkpoint(trained_weights)
     report = services.evaluation_report_run(report_id=_queued(checkpoint).pk)
     model, payload = engine.load_checkpoint(trained_weights)
+    # At the precision the report used: bf16 on CPUs that have it natively, else fp32.
     loss, accuracy = engine.evaluate(model, torch.from_numpy(small_test_set.images.copy()),
-                                     torch.from_numpy(small_test_set.labels.copy()), engine.preset_of(payload))
+                                     torch.from_numpy(small_test_set.labels.copy()), engine.preset_of(payload),
+                                     precision=report.precision)
     assert report.accuracy == pytest.approx(accuracy) and report.loss == pytest.approx(loss, rel=1e-5)
 
 

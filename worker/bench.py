@@ -73,12 +73,15 @@ def time_inference(predict: Callable[[int, int], Any], n_images: int, *, repeats
                    ) -> tuple[float, float]:
     """(images per second in calls of 1,000 images, median single-image latency in ms).
 
-    One warm-up call first (kernel selection); the fastest of `repeats` passes counts, since
-    on a shared machine the slower passes measure the neighbours."""
+    One warm-up pass over all the images first (oneDNN builds its kernels on the first calls
+    of each shape, which took several passes' time on the 2-core EPYC); then the fastest of
+    `repeats` passes counts, since on a shared machine the slower passes measure the neighbours."""
     import torch  # noqa: PLC0415
 
     with torch.no_grad():
-        predict(0, min(1000, n_images))
+        for start in range(0, n_images, 1000):
+            predict(start, min(start + 1000, n_images))
+        predict(0, 1)
         best = math.inf
         for _ in range(repeats):
             started = time.perf_counter()

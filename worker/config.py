@@ -53,12 +53,16 @@ PRESETS: dict[str, Preset] = {
         Preset(
             name="fast",
             description="Default. A small batch-norm CNN trained with today's recipe: warm-up "
-            "then a falling learning rate, label smoothing, random crops and mirror images, "
-            "and mirror-image averaging at test time. TODO",
+            "then a falling learning rate, label smoothing, random 1-px shifts and mirror images, "
+            "and mirror-image averaging at test time. About 94% test accuracy (the notebook: 91%) "
+            "in about the notebook's training time on a 2-core CPU (2-3 minutes); seconds on a GPU.",
             arch="convnet",
-            layers=(24, "M", 48, "M", 96, 96),
-            head="flatten",
-            epochs=10,
+            # Tuned on a 2-core CPU at the notebook's time budget: three wide convolutions beat
+            # four narrow ones, a hidden layer in the head was worth +0.6 pts, and 1-px shifts
+            # beat 2-px ones in a run this short (measurements in the README).
+            layers=(32, "M", 64, "M", 128),
+            head="flatten:256",
+            epochs=11,
             batch_size=128,
             lr=2e-3,
             optimizer="adamw",
@@ -67,16 +71,18 @@ PRESETS: dict[str, Preset] = {
             schedule="onecycle",
             warmup_fraction=0.1,
             augment=True,
+            crop_pad=1,
             tta_flip=True,
             normalize=(0.2860, 0.3530),
         ),
         Preset(
             name="best",
-            description="The highest accuracy: a wider, deeper batch-norm CNN trained three "
-            "times as long with the same recipe. TODO",
+            description="The highest accuracy: a deeper batch-norm CNN, 30 epochs of the same "
+            "recipe with 2-px shifts. About 94.5-95% test accuracy; roughly four times the fast "
+            "preset's time (10 minutes on a 2-core CPU, under a minute on a GPU).",
             arch="convnet",
             layers=(32, "M", 64, 64, "M", 128, 128),
-            head="flatten",
+            head="flatten:256",
             epochs=30,
             batch_size=128,
             lr=2e-3,
@@ -107,7 +113,7 @@ class TrainConfig:
     """Everything that decides a run's numbers. Stored on the run as JSON, in the checkpoint too."""
 
     preset: str = DEFAULT_PRESET
-    epochs: int = 10
+    epochs: int = 11  # the defaults are the fast preset's
     batch_size: int = 128
     lr: float = 2e-3
     optimizer: str = "adamw"

@@ -67,12 +67,14 @@ class SeedCNN(nn.Module):
 
 
 class ConvNet(nn.Module):
-    """3x3 conv + batch norm + ReLU layers with 2x2 max pools between stages, then a global
-    max pool and one linear layer.
+    """3x3 conv + batch norm + ReLU layers with 2x2 max pools between stages, then a head.
 
     `layers` reads like torchvision's VGG configs: a number is a conv layer of that width,
-    "M" a max pool. Pooling early keeps the costly wide layers at 14 and 7 px; the global max
-    pool keeps the whole 7x7 map (a third 2x2 pool would drop its last row and column)."""
+    "M" a max pool. Pooling early keeps the costly wide layers at 14 and 7 px (a third 2x2
+    pool would drop the 7x7 map's last row and column). `head`: "max" pools the last map to
+    one value per channel; "flatten" feeds the whole map to the linear layer, which keeps
+    where things are (a sleeve's place tells a shirt from a bag); "flatten:N" adds a hidden
+    layer of N units."""
 
     def __init__(self, layers: Sequence[int | str], head: str = "max") -> None:
         super().__init__()
@@ -108,6 +110,11 @@ ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {"seed": SeedCNN, "convnet"
 def build_model(arch: str, layers: Sequence[int | str] = (), head: str = "max") -> nn.Module:
     """`layers` and `head` shape a "convnet" (see ConvNet); the notebook's "seed" model takes none."""
     return ConvNet(layers, head) if arch == "convnet" else ARCHITECTURES[arch]()
+
+
+def build_preset_model(preset: Preset) -> nn.Module:
+    """Fresh weights in the preset's architecture."""
+    return build_model(preset.arch, preset.layers, preset.head)
 
 
 def to_device(model: nn.Module, device: torch.device) -> nn.Module:
@@ -467,7 +474,7 @@ def train(
     x_train, y_train = as_tensors(train_images, train_labels, device)
     x_val, y_val = as_tensors(val_images, val_labels, device)
 
-    model = build_model(config.recipe.arch, config.recipe.layers, config.recipe.head)
+    model = build_preset_model(config.recipe)
     if init_state is not None:
         model.load_state_dict(init_state)
     model = to_device(model, device)

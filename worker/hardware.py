@@ -124,7 +124,7 @@ def _time_layout(model: torch.nn.Module, device: torch.device, channels_last: bo
 
 def main(argv: list[str] | None = None) -> None:
     from worker.config import PRESETS  # noqa: PLC0415 (the probe only)
-    from worker.engine import build_model  # noqa: PLC0415
+    from worker.engine import build_preset_model  # noqa: PLC0415
 
     parser = argparse.ArgumentParser(description="Show what this machine's runs will use.")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
         rates = {False: 0.0, True: 0.0}
         for _ in range(3):
             for cl in rates:
-                model = build_model(preset.arch, preset.layers, preset.head)
+                model = build_preset_model(preset)
                 rates[cl] = max(rates[cl], _time_layout(model, device, cl, args.seconds / 3))
         print(f"  {name:5s} training img/s: NCHW {rates[False]:7.0f}   channels_last {rates[True]:7.0f}"
               f"   ({rates[True] / rates[False]:.2f}x)")

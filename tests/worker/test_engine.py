@@ -78,7 +78,7 @@ def test_same_seed_and_config_give_identical_metrics(images, tmp_path):
 
 def test_a_checkpoint_round_trips_with_identical_logits(images, tmp_path):
     config = small_config(epochs=1)
-    model = engine.to_device(engine.build_model(config.recipe.arch, config.recipe.layers, config.recipe.head), torch.device("cpu"))
+    model = engine.to_device(engine.build_preset_model(config.recipe), torch.device("cpu"))
     optimizer = engine.make_optimizer(model, config)
     x_train = torch.from_numpy(images["train_images"].copy())
     y_train = torch.from_numpy(images["train_labels"].copy())
@@ -172,7 +172,7 @@ def test_a_fine_tune_starts_from_the_given_weights(images, tmp_path):
 
     conv = "features.0.weight"
     torch.manual_seed(0)
-    fresh = engine.build_model("convnet", PRESETS["fast"].layers, PRESETS["fast"].head).state_dict()
+    fresh = engine.build_preset_model(PRESETS["fast"]).state_dict()
     assert not torch.allclose(fresh[conv], base[conv], atol=1e-3)  # so starting afresh would show
     assert torch.allclose(tuned[conv], base[conv], atol=1e-6)
 
@@ -203,7 +203,7 @@ def test_train_mixes_in_extra_images(images, tmp_path):
 def test_every_preset_builds_and_says_what_to_expect():
     assert {"seed", "fast", "best"} <= set(PRESETS)
     for preset in PRESETS.values():
-        model = engine.build_model(preset.arch, preset.layers, preset.head)
+        model = engine.build_preset_model(preset)
         assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
         assert len(preset.description) > 40
         TrainConfig.for_preset(preset.name).validate()
