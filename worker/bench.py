@@ -40,8 +40,10 @@ QUICK_LIMIT = 2000
 
 
 def reference_path() -> Path | None:
-    """$SEED_CNN_PATH, else the shared copy beside the repository; None if neither exists."""
-    candidates = [os.environ.get("SEED_CNN_PATH", ""), str(REPO.parent / "shared" / "reference" / "seed_cnn.py")]
+    """$SEED_CNN_PATH, else reference/seed_cnn.py in $SHARED_DIR or in the ``shared`` folder
+    beside the repository; None if none exists."""
+    shared = os.environ.get("SHARED_DIR") or str(REPO.parent / "shared")
+    candidates = [os.environ.get("SEED_CNN_PATH", ""), str(Path(shared) / "reference" / "seed_cnn.py")]
     for candidate in filter(None, candidates):
         if Path(candidate).is_file():
             return Path(candidate).resolve()

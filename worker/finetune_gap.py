@@ -88,7 +88,7 @@ def accuracy_rows(name: str, labels: np.ndarray, predictions: dict[str, np.ndarr
 
 def predict(path: Path, images: np.ndarray) -> np.ndarray:
     model, payload = engine.load_checkpoint(path)
-    logits = engine.predict_logits(model, torch.from_numpy(np.ascontiguousarray(images)), engine.preset_of(payload))
+    logits = engine.predict_logits(model, torch.from_numpy(np.array(images, dtype=np.uint8)), engine.preset_of(payload))
     return logits.argmax(1).numpy()
 
 
