@@ -13,6 +13,7 @@ from django.core.management import CommandError, call_command
 from classifier.models import Photo, RunStatus, TrainingRun
 from classifier.services import photos as photo_services
 from classifier.services import training as training_services
+from tests.checkpoints import saved_checkpoint
 from tests.factories import TrainingRunFactory, UserFactory, real_checkpoint, tiny_config
 from tests.photo_files import jpeg_bytes, upload
 from worker import engine
@@ -109,6 +110,23 @@ def test_a_tampered_parent_checkpoint_is_refused(parent, staff_user, settings):
     train_run(run.pk)
     run.refresh_from_db()
     assert run.status == RunStatus.FAILED and "no longer matches its sha256" in run.error
+
+
+def test_a_parent_from_an_earlier_version_of_the_preset_fails_with_the_reason(db, staff_user, settings):
+    """Retuning a preset changes its layers; a checkpoint from before can't seed a fine-tune of it."""
+    parent = saved_checkpoint(preset="fast")
+    path = Path(settings.CHECKPOINT_ROOT) / parent.file.name
+    payload = torch.load(path, weights_only=True)
+    earlier = engine.build_model("convnet", (24, "M", 48, "M", 96, 96), "flatten")
+    payload.update(layers=[24, "M", 48, "M", 96, 96], head="flatten", model=earlier.state_dict())
+    parent.sha256 = engine.save_checkpoint(path, payload)
+    parent.save()
+    run = training_services.training_run_create_finetune(created_by=staff_user, parent=parent, with_photos=False,
+                                                         epochs=1, limit=256)
+    train_run(run.pk)
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED
+    assert "differs from the `fast` preset's now" in run.error and "[24, 'M', 48, 'M', 96, 96]" in run.error
 
 
 def test_a_photo_deleted_after_queueing_fails_the_run_clearly(parent, labelled_photos, staff_user):

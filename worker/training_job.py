@@ -45,8 +45,14 @@ def parent_weights(run: TrainingRun) -> dict | None:
     if engine.file_sha256(path) != parent.sha256:
         raise ValueError(f"the parent checkpoint's file {parent.file.name} no longer matches its sha256")
     _model, payload = engine.load_checkpoint(path)
-    if payload["arch"] != TrainConfig.from_dict(run.config).recipe.arch:
-        raise ValueError("the parent checkpoint's architecture differs from this run's preset")
+    recipe = TrainConfig.from_dict(run.config).recipe
+    if (payload["arch"], list(payload["layers"]), payload["head"]) != (recipe.arch, list(recipe.layers), recipe.head):
+        # A preset retuned since the parent was trained has other layers: its weights can't be loaded.
+        raise ValueError(
+            f"the parent checkpoint's architecture ({payload['arch']} {payload['layers']}, head {payload['head']}) "
+            f"differs from the `{recipe.name}` preset's now ({recipe.arch} {list(recipe.layers)}, head {recipe.head}); "
+            "fine-tune a checkpoint trained with the current preset"
+        )
     return payload["model"]
 
 
