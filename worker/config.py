@@ -99,9 +99,13 @@ PRESETS: dict[str, Preset] = {
 }
 DEFAULT_PRESET = "fast"
 # A fine-tune starts from a trained model: a few epochs at a fraction of the preset's learning
-# rate adapt it to the photos without forgetting Fashion-MNIST.
-FINETUNE_EPOCHS = 4
+# rate adapt it to the photos without forgetting Fashion-MNIST. Chosen on the held-out part of
+# the imported home photos (never on the sets the README reports): half of each batch from the
+# photos beat a quarter (87.3 % against 85.4 %), 8 epochs beat 4 by a little, and a higher
+# rate or a larger share did no better; Fashion-MNIST test accuracy did not drop.
+FINETUNE_EPOCHS = 8
 FINETUNE_LR_FACTOR = 0.3
+FINETUNE_PHOTO_WEIGHT = 0.5
 
 
 class ConfigError(ValueError):
@@ -123,7 +127,7 @@ class TrainConfig:
     device: str = "auto"  # "auto" takes CUDA when the worker has it
     finetune_from: int | None = None  # the checkpoint (its id) a fine-tune starts from; None: from scratch
     with_photos: bool = False  # mix the train part of the team's labelled photos into every epoch
-    photo_weight: float = 0.25  # share of each batch drawn from those photos: few as they are, they count
+    photo_weight: float = FINETUNE_PHOTO_WEIGHT  # share of each batch drawn from those photos: few as they are, they count
 
     @classmethod
     def for_preset(cls, preset: str = DEFAULT_PRESET, **overrides: Any) -> "TrainConfig":

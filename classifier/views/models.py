@@ -16,6 +16,7 @@ from classifier.selectors import scorecards as scorecard_selectors
 from classifier.services import promotions as promotion_services
 from classifier.services import training as training_services
 from classifier.views.access import staff_required
+from worker.config import FINETUNE_PHOTO_WEIGHT
 
 
 class PromoteForm(forms.Form):
@@ -36,7 +37,7 @@ class FinetuneForm(forms.Form):
     epochs = forms.IntegerField(required=False, min_value=1, max_value=100)
     lr = forms.FloatField(required=False, min_value=1e-7, max_value=10, label="Learning rate")
     photo_weight = forms.FloatField(required=False, min_value=0.01, max_value=0.99, label="Photos' share of a batch",
-                                    help_text="Default 0.25: the few photos are drawn that often, with augmentation.")
+                                    help_text=f"Default {FINETUNE_PHOTO_WEIGHT:g}: the few photos are drawn that often, with augmentation.")
     seed = forms.IntegerField(required=False, min_value=0, max_value=2**32 - 1, initial=0)
     note = forms.CharField(required=False, max_length=200)
 

@@ -10,7 +10,7 @@ from tqdm import tqdm
 from classifier.models import Checkpoint, RunStatus
 from classifier.selectors import runs as run_selectors
 from classifier.services import training as training_services
-from worker.config import DEVICES, OPTIMIZERS, PRESETS, ConfigError, TrainConfig, DEFAULT_PRESET
+from worker.config import DEFAULT_PRESET, DEVICES, FINETUNE_PHOTO_WEIGHT, OPTIMIZERS, PRESETS, ConfigError, TrainConfig
 
 
 class Command(BaseCommand):
@@ -30,7 +30,7 @@ class Command(BaseCommand):
                                  "fewer epochs and a lower learning rate unless given)")
         parser.add_argument("--with-photos", action="store_true",
                             help="with --finetune-from: also train on the train part of the labelled photos")
-        parser.add_argument("--photo-weight", type=float, help="share of each batch drawn from the photos (0.25)")
+        parser.add_argument("--photo-weight", type=float, help=f"share of each batch drawn from the photos ({FINETUNE_PHOTO_WEIGHT:g})")
         parser.add_argument("--note", default="")
         parser.add_argument("--user", help="record the run as started by this username")
         parser.add_argument("--wait", action="store_true", help="show progress until the run ends")
