@@ -246,16 +246,6 @@ def run_contender(args: argparse.Namespace) -> None:
 # --- the whole benchmark --------------------------------------------------------------------
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def accuracy_at(epochs: list[dict], seconds: float) -> dict:
     """The test accuracy of the last epoch finished within `seconds` of training."""
     done = [e for e in epochs if e["train_s"] <= seconds * 1.0001]
@@ -342,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch  # noqa: PLC0415 (after the children's branch: they import it themselves)
 
-    from worker.hardware import cpu_threads  # noqa: PLC0415
+    from worker.hardware import cpu_name, cpu_threads  # noqa: PLC0415
 
     threads = args.threads or cpu_threads()
     if args.quick:

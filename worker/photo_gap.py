@@ -20,6 +20,7 @@ on a laptop CPU) and cached under var/photo-gap/, so later runs reuse it.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import os
 import sys
@@ -48,8 +49,10 @@ def trained_checkpoint(preset: str, seed: int = 0) -> Path:
     from worker import engine
 
     config = TrainConfig.for_preset(preset, seed=seed)
-    # The recipe's digest in the name: retuning a preset trains afresh instead of reusing old weights.
-    recipe = hashlib.sha256(repr(config.recipe).encode()).hexdigest()[:8]
+    # The recipe's digest in the name: retuning a preset trains afresh instead of reusing old weights
+    # (its description is words for people, left out so that rewording keeps the cache).
+    settings = {k: v for k, v in dataclasses.asdict(config.recipe).items() if k != "description"}
+    recipe = hashlib.sha256(repr(settings).encode()).hexdigest()[:8]
     folder = CACHE_DIR / f"{preset}-{recipe}-seed{seed}"
     last = folder / f"epoch-{config.epochs:03d}.pt"
     if not last.exists():
