@@ -18,6 +18,7 @@ def test_upload_predict_and_correct_a_label_with_the_keyboard(page, live_server,
     user = UserFactory()
     sign_in(page, live_server, user.username)
     page.click("nav >> text=Upload")
+    page.locator("#upload-form[data-ready]").wait_for()
     dress = photos / "JockNessMonster__Neural-Network/dress_1.jpeg"  # a WebP named .jpeg, as found
     sneaker = photos / "Rohith04MVK__Fashion-MNIST/sneaker_2.png"
     page.set_input_files("#photo-input", [
@@ -32,6 +33,7 @@ def test_upload_predict_and_correct_a_label_with_the_keyboard(page, live_server,
     assert Photo.objects.count() == 2
 
     page.click("#to-gallery")
+    page.locator("#photo-live[data-review-ready]").wait_for()
     page.locator(".photo-card").nth(1).wait_for()
     # The worker fills in the predictions; the gallery shows them without a reload.
     page.locator(".photo-card .predicted-class").nth(1).wait_for(timeout=120_000)
@@ -45,6 +47,7 @@ def test_upload_predict_and_correct_a_label_with_the_keyboard(page, live_server,
     assert "labelled Dress" in page.locator("#review-status").inner_text()
 
     page.reload()
+    page.locator("#photo-live[data-review-ready]").wait_for()
     saved = page.locator(f'.photo-card[data-photo-id="{photo_id}"]')
     assert saved.get_attribute("data-label") == "3"
     assert saved.locator(".label-select").input_value() == "3"
@@ -65,3 +68,24 @@ def test_upload_predict_and_correct_a_label_with_the_keyboard(page, live_server,
     page.locator(f'.photo-card[data-photo-id="{photo_id}"][data-label=""]').wait_for()
     assert list(Photo.objects.values_list("label", flat=True)) == [None, None]
     assert LabelCorrection.objects.count() == 4 and LabelCorrection.objects.filter(reverts__isnull=False).count() == 2
+
+
+def test_files_picked_before_the_upload_script_loaded_still_go_up(page, live_server):
+    """On a slow connection the file picker can be used before upload.js has run; the change
+    event is lost then, but the files must not be."""
+    sneaker = shared_photos() / "Rohith04MVK__Fashion-MNIST/sneaker_2.png"
+    sign_in(page, live_server, UserFactory().username)
+    held = []
+    page.route("**/upload.js*", lambda route: held.append(route))  # held until the files are picked
+    page.goto(f"{live_server.url}/photos/upload/", wait_until="commit")
+    page.locator("#photo-input").wait_for(state="attached")
+    page.set_input_files("#photo-input", [
+        {"name": sneaker.name, "mimeType": "image/png", "buffer": sneaker.read_bytes()}])
+    for _ in range(600):  # Playwright calls the route handler between our calls
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held and Photo.objects.count() == 0
+    held[0].continue_()
+    page.locator(".upload-item.done").wait_for()
+    assert Photo.objects.count() == 1

@@ -178,4 +178,5 @@
     const card = focusedId && cardFor(focusedId);
     if (card) card.focus({ preventScroll: true });
   });
+  box.dataset.reviewReady = "true";  // the keys work from here on
 })();

@@ -103,4 +103,8 @@
   });
   zone.addEventListener("drop", function (e) { if (e.dataTransfer && e.dataTransfer.files) add(e.dataTransfer.files); });
   zone.addEventListener("keydown", function (e) { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); input.click(); } });
+  // On a slow connection someone may pick files before this script has loaded; their change
+  // event is gone, but the files are still in the input.
+  if (input.files && input.files.length) { add(input.files); input.value = ""; }
+  form.dataset.ready = "true";
 })();
