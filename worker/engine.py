@@ -20,7 +20,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import BinaryIO, Callable, Sequence
 
 import numpy as np
 import torch
@@ -392,7 +392,7 @@ def checkpoint_payload(model: nn.Module, optimizer: torch.optim.Optimizer, confi
     }
 
 
-def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> tuple[nn.Module, dict]:
+def load_checkpoint(path: Path | BinaryIO, device: torch.device | str = "cpu") -> tuple[nn.Module, dict]:
     """Rebuild the model from a checkpoint file. Never unpickles code (weights_only=True)."""
     device = torch.device(device)
     payload = torch.load(path, map_location=device, weights_only=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import time
 from pathlib import Path
 
@@ -42,9 +44,10 @@ def parent_weights(run: TrainingRun) -> dict | None:
     path = Path(settings.CHECKPOINT_ROOT) / parent.file.name
     if not path.is_file():
         raise FileNotFoundError(f"the parent checkpoint's file is missing: {parent.file.name}")
-    if engine.file_sha256(path) != parent.sha256:
+    data = path.read_bytes()  # hashed and loaded from the same bytes: no swap in between
+    if hashlib.sha256(data).hexdigest() != parent.sha256:
         raise ValueError(f"the parent checkpoint's file {parent.file.name} no longer matches its sha256")
-    _model, payload = engine.load_checkpoint(path)
+    _model, payload = engine.load_checkpoint(io.BytesIO(data))
     recipe = TrainConfig.from_dict(run.config).recipe
     if (payload["arch"], list(payload["layers"]), payload["head"]) != (recipe.arch, list(recipe.layers), recipe.head):
         # A preset retuned since the parent was trained has other layers: its weights can't be loaded.
