@@ -18,6 +18,8 @@ mkdir -p var/log
 
 say "Migrating the database"
 "$VENV/bin/python" manage.py migrate --noinput -v0
+# Photos stored by an older dataset/photos.py are remade as new uploads would be (none, usually).
+"$VENV/bin/python" manage.py preprocess_photos -v0
 
 if [ "$("$VENV/bin/python" manage.py shell -c 'from django.contrib.auth import get_user_model as g; print(g().objects.filter(is_superuser=True).exists())')" != "True" ]; then
   password=${ADMIN_PASSWORD:-$("$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(12))')}

@@ -1,4 +1,4 @@
-"""Real photos to the 28x28 image the model sees, with numpy and Pillow only.
+"""Real photos to the 28x28 image the model sees, with numpy, Pillow and OpenCV's GrabCut.
 
 The web process runs this at upload time, so nothing here imports torch or Django.
 
@@ -24,7 +24,12 @@ the steps change):
    down-weighted (shadows and folds change lightness more than colour), so a red shirt on a
    green blanket of the same gray is found; thresholded by Otsu's method above a floor, looked
    at again less strictly when almost nothing stands out; closed, opened, the components kept
-   that are large (a pair of shoes is two), holes filled.
+   that are large (a pair of shoes is two), holes filled. Then ``refine_with_grabcut``:
+   OpenCV's GrabCut (Rother et al., 2004) learns colour models of item and background from
+   the photo itself and cuts along edges, which finds a pale item on a pale bed or a patterned
+   one on a patterned rug as a whole, where a single background colour finds fragments.
+   Only a thin border band is taken for certain background; the colour mask is the fallback
+   when the cut keeps almost nothing.
 6. ``item_intensity``: the item light on black. Which way round is decided per photo: when the
    background is lighter than the item (a product shot on white), the gray values are
    negated as in Fashion-MNIST; when it is darker, they are kept. Everything outside the mask
@@ -52,9 +57,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
+import cv2
 from PIL import Image, ImageCms, ImageFilter, ImageOps, UnidentifiedImageError
 
-PREPROCESS_VERSION = 1
+PREPROCESS_VERSION = 2  # 2: GrabCut refines the item's mask
 SIZE = 28
 WORK_SIDE = 160  # longest side of the working copy the mask and crop are found on
 WHITE = (255, 255, 255)
@@ -70,6 +76,9 @@ class Settings:
     min_distance: float = 6.0  # CIELAB distance below which a pixel is never foreground
     min_item_share: float = 0.1  # a mask smaller than this share of the photo is looked for again
     keep_component_share: float = 0.15  # keep components at least this share of the largest
+    grabcut_iterations: int = 5  # 0 turns the refinement off
+    grabcut_border: float = 0.03  # share of each side GrabCut takes for certain background
+    grabcut_min_share: float = 0.05  # a cut keeping less than this of the photo is not trusted
     intensity_floor: float = 0.3  # the dimmest an item pixel gets, of the brightest
     margin: int = 0  # pixels between the item's longest side and the frame
     stretch_percentile: float = 99.0  # this percentile of the item's pixels becomes 255
@@ -313,18 +322,47 @@ def clean_mask(mask: np.ndarray, settings: Settings = DEFAULT) -> np.ndarray:
     return fill_holes(mask)
 
 
-def foreground_mask(lab: np.ndarray, settings: Settings = DEFAULT, alpha: np.ndarray | None = None) -> np.ndarray:
+def colour_mask(lab: np.ndarray, settings: Settings = DEFAULT) -> np.ndarray:
+    """(H, W) bool: what differs from the border's colour enough to be the item."""
+    distance = background_distance(lab, background_colour(lab, settings), settings)
+    threshold = max(settings.min_distance, otsu_threshold(distance))
+    mask = clean_mask(distance > threshold, settings)
+    if mask.mean() < settings.min_item_share:
+        # Almost nothing stands out: an item close to its background's colour (a pale
+        # shirt on a white sheet). Look again, less strictly.
+        mask = clean_mask(distance > max(settings.min_distance / 2, threshold / 2), settings)
+    return mask
+
+
+def refine_with_grabcut(rgb: Image.Image, fallback: np.ndarray, settings: Settings = DEFAULT) -> np.ndarray:
+    """(H, W) bool: GrabCut's item, everything but a thin border band a possible item to start.
+
+    Its colour models come from this photo alone, so it needs no tuning to a kind of room; its
+    cut follows edges, so an item's pattern stays one piece. ``fallback`` is returned when the
+    cut keeps almost nothing (an item that fills the whole frame, say)."""
+    h, w = fallback.shape
+    band = max(1, round(min(h, w) * settings.grabcut_border))
+    if settings.grabcut_iterations <= 0 or min(h, w) <= 2 * band + 2:
+        return fallback
+    marks = np.full((h, w), cv2.GC_BGD, dtype=np.uint8)
+    marks[band:h - band, band:w - band] = cv2.GC_PR_FGD
+    bgr = np.ascontiguousarray(np.asarray(rgb.convert("RGB"))[..., ::-1])
+    cv2.setRNGSeed(0)  # its k-means starts from OpenCV's per-thread RNG: the same photo, the same cut
+    try:
+        cv2.grabCut(bgr, marks, None, np.zeros((1, 65)), np.zeros((1, 65)), settings.grabcut_iterations,
+                    cv2.GC_INIT_WITH_MASK)
+    except cv2.error:  # e.g. a single-coloured photo leaves a colour model nothing to learn from
+        return fallback
+    mask = clean_mask((marks == cv2.GC_FGD) | (marks == cv2.GC_PR_FGD), settings)
+    return mask if mask.mean() >= settings.grabcut_min_share else fallback
+
+
+def foreground_mask(rgb: Image.Image, settings: Settings = DEFAULT, alpha: np.ndarray | None = None) -> np.ndarray:
     """(H, W) bool: the item. From the alpha channel when the photo has one."""
     if alpha is not None:
         mask = clean_mask(alpha > 127, settings)
     else:
-        distance = background_distance(lab, background_colour(lab, settings), settings)
-        threshold = max(settings.min_distance, otsu_threshold(distance))
-        mask = clean_mask(distance > threshold, settings)
-        if mask.mean() < settings.min_item_share:
-            # Almost nothing stands out: an item close to its background's colour (a pale
-            # shirt on a white sheet). Look again, less strictly.
-            mask = clean_mask(distance > max(settings.min_distance / 2, threshold / 2), settings)
+        mask = refine_with_grabcut(rgb, colour_mask(to_lab(rgb), settings), settings)
     return mask if mask.any() else np.ones(mask.shape, dtype=bool)
 
 
@@ -392,7 +430,7 @@ def prepare(image: Image.Image) -> tuple[Image.Image, np.ndarray | None]:
 
 def preprocess_prepared(work: Image.Image, alpha: np.ndarray | None, settings: Settings = DEFAULT) -> np.ndarray:
     """Steps 4-9 on what prepare() returned."""
-    mask = foreground_mask(to_lab(work), settings, alpha=alpha)
+    mask = foreground_mask(work, settings, alpha=alpha)
     intensity = item_intensity(np.asarray(work.convert("L")), mask, settings)
     return stretch_contrast(fit_to_frame(crop_to_item(intensity, mask), margin=settings.margin))
 

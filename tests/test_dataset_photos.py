@@ -3,7 +3,7 @@ and on images made in memory (EXIF orientation, transparency), asserting on the 
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from dataset import photos
 from tests.photo_files import encoded, item_on_white, shared_photos
@@ -103,6 +103,47 @@ def test_a_colourful_item_on_a_coloured_background_is_found_by_colour():
     assert (top, bottom) == (0, 27) and 3 <= left <= 5 and 22 <= right <= 24  # 80x110, fitted
     assert out[5:23, 8:20].min() > 40 and out[:, :3].max() == 0
 
+
+
+def _checked_trousers_on_a_flowered_sheet() -> tuple[Image.Image, np.ndarray]:
+    """Pale checked trousers on a pale sheet with a flower print, and where the trousers are."""
+    rng = np.random.default_rng(3)
+    image = Image.new("RGB", (160, 160), (235, 225, 210))
+    draw = ImageDraw.Draw(image)
+    for _ in range(60):
+        x, y, r = (int(v) for v in (rng.integers(0, 160), rng.integers(0, 160), rng.integers(3, 9)))
+        colour = [(200, 60, 80), (60, 110, 190), (90, 160, 80)][int(rng.integers(0, 3))]
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=colour)
+    where = Image.new("L", image.size, 0)
+    ImageDraw.Draw(where).polygon([(50, 20), (110, 20), (115, 140), (88, 140), (80, 60), (72, 140), (45, 140)], fill=255)
+    trousers = Image.new("RGB", image.size, (215, 205, 190))
+    pattern = ImageDraw.Draw(trousers)
+    for x in range(0, 160, 12):
+        pattern.line((x, 0, x, 160), fill=(150, 120, 100), width=3)
+        pattern.line((0, x, 160, x), fill=(150, 120, 100), width=3)
+    image.paste(trousers, mask=where)
+    return image, np.asarray(where) > 127
+
+
+def test_a_patterned_item_on_a_patterned_sheet_is_found_in_one_piece():
+    image, truth = _checked_trousers_on_a_flowered_sheet()
+    work, alpha = photos.prepare(image)
+
+    def overlap(mask):
+        return (mask & truth).sum() / (mask | truth).sum()
+
+    # One background colour finds the pattern's lines and the flowers, not the trousers...
+    assert overlap(photos.colour_mask(photos.to_lab(work))) < 0.8
+    # ...GrabCut's colour models of item and sheet, learnt from the photo, find them whole.
+    assert overlap(photos.foreground_mask(work, alpha=alpha)) > 0.9
+
+
+def test_the_same_photo_always_gives_the_same_image():
+    # GrabCut starts from OpenCV's per-thread random state; whatever ran before must not matter.
+    image, _ = _checked_trousers_on_a_flowered_sheet()
+    first = photos.preprocess(image)
+    photos.preprocess(_open("JockNessMonster__Neural-Network/dress_1.jpeg"))
+    assert np.array_equal(photos.preprocess(image), first)
 
 def test_odd_images_do_not_break_it():
     for image in (Image.new("RGB", (1, 1), "white"), Image.new("L", (3, 500), 0), Image.new("P", (40, 30)),

@@ -35,6 +35,7 @@ from dataset.eval_sets import fmnist_test_set
 from dataset.fashion_mnist import training_data
 from dataset.photo_sets import PhotoFile, build_eval_set, read_manifest
 from dataset.photo_split import is_held_out
+from dataset.photos import PREPROCESS_VERSION
 from worker import engine
 from worker.config import TrainConfig
 from worker.photo_gap import CACHE_DIR, shared_dir, trained_checkpoint
@@ -51,8 +52,10 @@ class LabelledSet:
 
 
 def preprocessed(name: str, files: list[PhotoFile]) -> LabelledSet:
-    """Preprocess once and cache: the pipeline is the app's, the files don't change."""
-    digest = hashlib.sha256("\n".join(f"{f.key}:{f.label}" for f in files).encode()).hexdigest()[:16]
+    """Preprocess once and cache: the pipeline is the app's, the files don't change (a new
+    PREPROCESS_VERSION makes a new cache)."""
+    listing = f"v{PREPROCESS_VERSION}\n" + "\n".join(f"{f.key}:{f.label}" for f in files)
+    digest = hashlib.sha256(listing.encode()).hexdigest()[:16]
     cache = CACHE_DIR / f"photos-{digest}.npz"
     if cache.exists():
         with np.load(cache) as arrays:

@@ -150,14 +150,20 @@ def photo_upload(*, file: File, user: AbstractBaseUser | None) -> Photo:
     return photo
 
 
-def photos_preprocess_again(*, photos: Iterable[Photo]) -> int:
+def photos_preprocess_again(*, photos: Iterable[Photo], failed: list[str] | None = None) -> int:
     """Remake what the model sees from each stored original, with the current preprocessing
     (after PREPROCESS_VERSION changed). A remade photo loses its prediction, which was made
-    from the old image; queue a prediction job afterwards. Returns how many were remade."""
+    from the old image; queue a prediction job afterwards. Returns how many were remade; a photo
+    whose original can't be read keeps what it had, and `failed` gets a line saying why."""
     count = 0
     for photo in photos:
-        with photo.original.open("rb") as stored:
-            image = open_photo(stored.read(), max_pixels=settings.PHOTO_MAX_PIXELS)
+        try:
+            with photo.original.open("rb") as stored:
+                image = open_photo(stored.read(), max_pixels=settings.PHOTO_MAX_PIXELS)
+        except (OSError, PhotoUnreadable) as exc:
+            if failed is not None:
+                failed.append(f"photo #{photo.pk} ({photo.original.name}): {exc}")
+            continue
         with image:
             model_input = preprocess(image)
         Photo.objects.filter(pk=photo.pk).update(

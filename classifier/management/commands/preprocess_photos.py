@@ -2,6 +2,7 @@
 version of dataset.photos (or all with --all), then queue their prediction."""
 
 from django.core.management.base import BaseCommand
+from tqdm import tqdm
 
 from classifier.models import Photo
 from classifier.services import photos as photo_services
@@ -20,8 +21,14 @@ class Command(BaseCommand):
         photos = Photo.objects.order_by("pk")
         if not options["all"]:
             photos = photos.exclude(preprocess_version=PREPROCESS_VERSION)
-        count = photo_services.photos_preprocess_again(photos=photos.iterator())
-        self.stdout.write(f"preprocessed {count} photos again (v{PREPROCESS_VERSION})")
+        total, failed = photos.count(), []
+        with tqdm(photos.iterator(), total=total, unit="photo", desc="preprocessing", file=self.stderr._out,
+                  disable=total == 0) as bar:
+            count = photo_services.photos_preprocess_again(photos=bar, failed=failed)
+        for line in failed:
+            self.stderr.write(f"not remade: {line}")
+        if count or options["verbosity"] > 0:  # -v0 (run.sh, at every start): quiet unless it did something
+            self.stdout.write(f"preprocessed {count} photos again (v{PREPROCESS_VERSION})")
         if count and not options["no_predict"]:
             job = photo_services.photos_predict_new(user=None)
             self.stdout.write(f"prediction job {job.pk} queued" if job else
