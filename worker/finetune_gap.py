@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     config = TrainConfig.for_finetune(base_payload["config"], finetune_from=1, with_photos=True, epochs=args.epochs,
                                       lr=args.lr, photo_weight=args.photo_weight, seed=args.seed)
     folder = CACHE_DIR / (f"finetune-{hashlib.sha256(str(base.resolve()).encode()).hexdigest()[:8]}-e{config.epochs}"
-                          f"-lr{config.lr:g}-w{config.photo_weight:g}-s{config.seed}")
+                          f"-lr{config.lr:g}-w{config.photo_weight:g}-s{config.seed}-pre{PREPROCESS_VERSION}")
     last = folder / f"epoch-{config.epochs:03d}.pt"
     if not last.exists():
         print(f"fine-tuning {base} into {folder}: {config.epochs} epochs, lr {config.lr:g}, photos' share "
