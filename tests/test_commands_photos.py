@@ -31,6 +31,7 @@ def test_import_a_manifest_then_export_and_import_again_round_trip(tmp_path, sta
     manifest = shared_photos() / "manifest.csv"
     out, err = _call("import_photos", str(manifest), "--user", staff_user.username, "--no-predict")
     assert "imported 48 photos (48 labelled), refused 0" in out, err
+    assert "importing: 100%" in err and "48/48" in err  # the progress bar
     assert sorted(Photo.objects.values_list("label", flat=True)) == _manifest_labels(manifest)
     assert LabelCorrection.objects.filter(user=staff_user, source="import manifest.csv").count() == 48
     assert set(Photo.objects.values_list("original_name", flat=True)) >= {"tshirt_top_1.jpg", "sandal_1.webp"}

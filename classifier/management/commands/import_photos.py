@@ -6,6 +6,7 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
 
 from classifier.services import photos as photo_services
 from dataset.photo_sets import list_photo_files
@@ -36,22 +37,25 @@ class Command(BaseCommand):
             self.stderr.write(f"skipped {item.key}: {item.reason}")
         imported = labelled = refused = 0
         source = f"import {options['path'].name}"[:100]
-        for item in files:
-            try:
-                with open(item.path, "rb") as handle:
-                    photo = photo_services.photo_upload(file=File(handle, name=item.path.name), user=user)
-            except photo_services.PhotoRejected as exc:
-                refused += 1
-                self.stderr.write(f"refused {item.key}: {item.path.name} {exc}")
-                continue
-            except OSError as exc:
-                refused += 1
-                self.stderr.write(f"refused {item.key}: {exc}")
-                continue
-            imported += 1
-            if item.label is not None:
-                photo_services.photo_label_set(photo=photo, label=item.label, user=user, source=source)
-                labelled += 1
+        err = self.stderr._out
+        # Each photo is decoded and cut out (GrabCut) like an upload: thousands take minutes.
+        with tqdm(files, unit="photo", desc="importing", file=err, disable=not files) as bar:
+            for item in bar:
+                try:
+                    with open(item.path, "rb") as handle:
+                        photo = photo_services.photo_upload(file=File(handle, name=item.path.name), user=user)
+                except photo_services.PhotoRejected as exc:
+                    refused += 1
+                    bar.write(f"refused {item.key}: {item.path.name} {exc}", file=err)
+                    continue
+                except OSError as exc:
+                    refused += 1
+                    bar.write(f"refused {item.key}: {exc}", file=err)
+                    continue
+                imported += 1
+                if item.label is not None:
+                    photo_services.photo_label_set(photo=photo, label=item.label, user=user, source=source)
+                    labelled += 1
         self.stdout.write(f"imported {imported} photos ({labelled} labelled), refused {refused}, "
                           f"skipped {len(skipped)}")
         if imported and not options["no_predict"]:
