@@ -56,8 +56,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-import numpy as np
 import cv2
+import numpy as np
 from PIL import Image, ImageCms, ImageFilter, ImageOps, UnidentifiedImageError
 
 PREPROCESS_VERSION = 2  # 2: GrabCut refines the item's mask
