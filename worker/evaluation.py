@@ -26,6 +26,10 @@ class CheckpointRefused(ValueError):
     """The file is not the checkpoint that was recorded (changed bytes), or not a checkpoint."""
 
 
+class CheckpointChanged(CheckpointRefused):
+    """The file's bytes are no longer those whose sha256 was recorded."""
+
+
 @dataclass(frozen=True)
 class EvaluationResult:
     summary: metrics.Summary
@@ -39,12 +43,12 @@ class EvaluationResult:
 
 
 def load_verified_checkpoint(path: Path, expected_sha256: str | None,
-                             device: torch.device) -> tuple[torch.nn.Module, dict]:
+                             device: torch.device | str) -> tuple[torch.nn.Module, dict]:
     """Hash and load the same bytes, so the model scored is the one whose sha256 was checked."""
     data = Path(path).read_bytes()
     actual = hashlib.sha256(data).hexdigest()
     if expected_sha256 and actual != expected_sha256:
-        raise CheckpointRefused(
+        raise CheckpointChanged(
             f"The checkpoint file {path} has changed since it was written: its sha256 is {actual}, "
             f"but {expected_sha256} was recorded. Refusing to evaluate it."
         )

@@ -38,7 +38,7 @@ from dataset.photo_split import is_held_out
 from dataset.photos import PREPROCESS_VERSION
 from worker import engine
 from worker.config import TrainConfig
-from worker.photo_gap import CACHE_DIR, shared_dir, trained_checkpoint
+from worker.photo_gap import CACHE_DIR, best_epoch, shared_dir, trained_checkpoint
 
 
 @dataclass(frozen=True)
@@ -147,8 +147,7 @@ def main(argv: list[str] | None = None) -> int:
                                         file=sys.stderr, flush=True),
         )
         print(f"  fine-tune took {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    # The app keeps the best epoch by Fashion-MNIST validation accuracy; so do we, never by photos.
-    tuned = max(sorted(folder.glob("epoch-*.pt")), key=lambda p: (engine.load_checkpoint(p)[1]["metrics"]["val_acc"]))
+    tuned = best_epoch(folder)
 
     print(f"base {base}\nfine-tune {tuned} ({config.epochs} epochs, lr {config.lr:g}, photos' share "
           f"{config.photo_weight:g}, {len(train_photos)} train-part photos)\n")

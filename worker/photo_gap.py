@@ -63,13 +63,18 @@ def trained_checkpoint(preset: str, seed: int = 0) -> Path:
             val_images=data.val_images, val_labels=data.val_labels, checkpoint_dir=folder,
             on_epoch=lambda r, _: print(f"  epoch {r.epoch}: val_acc {r.val_acc:.4f}", file=sys.stderr, flush=True),
         )
-    epochs = sorted(folder.glob("epoch-*.pt"))
+    return best_epoch(folder)
+
+
+def best_epoch(folder: Path) -> Path:
+    """The checkpoint of the epoch with the best Fashion-MNIST validation accuracy (the earliest
+    on a tie), as the app keeps a run's best; never chosen by photos."""
     import torch
 
     def val_acc(path: Path) -> float:
         return torch.load(path, map_location="cpu", weights_only=True)["metrics"]["val_acc"]
 
-    return max(epochs, key=lambda p: (val_acc(p), -int(p.stem.split("-")[1])))
+    return max(sorted(folder.glob("epoch-*.pt")), key=lambda p: (val_acc(p), -int(p.stem.split("-")[1])))
 
 
 def photo_sets(home_split: str) -> list[tuple[str, list[PhotoFile]]]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import io
 import time
 from pathlib import Path
 
@@ -15,6 +13,7 @@ from classifier.services import training as training_services
 from dataset.fashion_mnist import training_data
 from worker import engine
 from worker.config import TrainConfig
+from worker.evaluation import CheckpointChanged, load_verified_checkpoint
 
 
 class _Heartbeat:
@@ -44,10 +43,10 @@ def parent_weights(run: TrainingRun) -> dict | None:
     path = Path(settings.CHECKPOINT_ROOT) / parent.file.name
     if not path.is_file():
         raise FileNotFoundError(f"the parent checkpoint's file is missing: {parent.file.name}")
-    data = path.read_bytes()  # hashed and loaded from the same bytes: no swap in between
-    if hashlib.sha256(data).hexdigest() != parent.sha256:
-        raise ValueError(f"the parent checkpoint's file {parent.file.name} no longer matches its sha256")
-    _model, payload = engine.load_checkpoint(io.BytesIO(data))
+    try:
+        _model, payload = load_verified_checkpoint(path, parent.sha256, "cpu")
+    except CheckpointChanged:
+        raise ValueError(f"the parent checkpoint's file {parent.file.name} no longer matches its sha256") from None
     recipe = TrainConfig.from_dict(run.config).recipe
     if (payload["arch"], list(payload["layers"]), payload["head"]) != (recipe.arch, list(recipe.layers), recipe.head):
         # A preset retuned since the parent was trained has other layers: its weights can't be loaded.
