@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what the tests need (packages, Chromium, Fashion-MNIST), start Redis if it is down,
-# and run the whole suite. Extra arguments go to pytest: ./test.sh tests/test_views_runs.py -x
+# lint, and run the whole suite. Extra arguments go to pytest: ./test.sh tests/test_views_runs.py -x
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/setup.sh
@@ -10,4 +10,6 @@ ensure_fashion_mnist
 apt_install chromium chromium-driver docker-compose
 ensure_redis
 
+say "Linting (ruff, configured in pyproject.toml)"
+"$VENV/bin/ruff" check --quiet .
 exec "$VENV/bin/python" -m pytest "$@"

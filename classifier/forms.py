@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
-from worker.config import DEVICES, OPTIMIZERS, PRESETS, ConfigError, TrainConfig, DEFAULT_PRESET
+from engine.config import DEFAULT_PRESET, DEVICES, OPTIMIZERS, PRESETS, ConfigError, TrainConfig
 
 
 def _preset_choices() -> list[tuple[str, str]]:

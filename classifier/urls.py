@@ -1,6 +1,6 @@
 from django.urls import path
 
-from classifier.views import compare, models, photos, reports, runs, samples
+from classifier.views import compare, jobs, models, photos, reports, runs, samples
 
 urlpatterns = [
     path("", runs.run_list, name="run_list"),
@@ -8,7 +8,9 @@ urlpatterns = [
     path("runs/compare/", compare.runs_compare_view, name="runs_compare"),
     path("runs/<int:run_id>/", runs.run_detail, name="run_detail"),
     path("runs/<int:run_id>/live/", runs.run_live, name="run_live"),
-    path("runs/<int:run_id>/cancel/", runs.run_cancel, name="run_cancel"),
+    path("jobs/<str:kind>/<int:job_id>/cancel/", jobs.job_cancel, name="job_cancel"),
+    path("prediction-jobs/<int:job_id>/", jobs.prediction_job_detail, name="prediction_job_detail"),
+    path("prediction-jobs/<int:job_id>/live/", jobs.prediction_job_live, name="prediction_job_live"),
     path("checkpoints/<int:checkpoint_id>/", models.checkpoint_detail, name="checkpoint_detail"),
     path("checkpoints/<int:checkpoint_id>/promote/", models.checkpoint_promote, name="checkpoint_promote"),
     path("checkpoints/<int:checkpoint_id>/finetune/", models.checkpoint_finetune, name="checkpoint_finetune"),

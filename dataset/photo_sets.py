@@ -17,9 +17,9 @@ from __future__ import annotations
 import csv
 import logging
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 from urllib.parse import parse_qsl
 
 import numpy as np
@@ -27,7 +27,7 @@ from PIL import Image
 
 from dataset.classes import CLASS_NAMES, NUM_CLASSES
 from dataset.eval_sets import EvalSet, fingerprint_of
-from dataset.photos import open_photo, preprocess, PhotoUnreadable
+from dataset.photos import PhotoUnreadable, open_photo, preprocess
 
 logger = logging.getLogger(__name__)
 
@@ -142,10 +142,16 @@ def list_photo_files(path: Path, skipped: list[Skipped] | None = None) -> list[P
 
 def build_eval_set(name: str, files: Iterable[PhotoFile], *,
                    transform: Callable[[Image.Image], np.ndarray] = preprocess,
-                   skipped: list[Skipped] | None = None) -> EvalSet:
-    """Read and preprocess each labelled file; skip (and report) what cannot be read."""
+                   skipped: list[Skipped] | None = None,
+                   on_progress: Callable[[int, int], None] | None = None) -> EvalSet:
+    """Read and preprocess each labelled file; skip (and report) what cannot be read.
+    on_progress(files_done, files_total) after each file: preprocessing takes ~75 ms a photo,
+    minutes for a large set, and a job must say it is alive meanwhile."""
     images, labels, keys = [], [], []
-    for item in files:
+    files = list(files)
+    for done, item in enumerate(files, 1):
+        if on_progress is not None:
+            on_progress(done, len(files))
         if item.label is None:
             _skip(skipped, item.key, "no label")
             continue
@@ -171,7 +177,8 @@ def parse_set_name(name: str | Path) -> tuple[Path, dict[str, str]]:
 
 
 def load_labelled_set(name: Path | str, *, transform: Callable[[Image.Image], np.ndarray] = preprocess,
-                      skipped: list[Skipped] | None = None) -> EvalSet:
+                      skipped: list[Skipped] | None = None,
+                      on_progress: Callable[[int, int], None] | None = None) -> EvalSet:
     """An outside labelled set (folder or manifest, see parse_set_name) as an EvalSet, preprocessed
     as uploads are. Pass a list as ``skipped`` to learn which files were left out and why (they
     are logged as warnings too)."""
@@ -181,7 +188,7 @@ def load_labelled_set(name: Path | str, *, transform: Callable[[Image.Image], np
         if path.suffix.lower() != ".csv":
             raise ValueError("column filters (?column=value) apply to CSV manifests only")
         files = [f for f in files if f.row is not None and all(f.row.get(k) == v for k, v in filters.items())]
-    return build_eval_set(str(name), files, transform=transform, skipped=skipped)
+    return build_eval_set(str(name), files, transform=transform, skipped=skipped, on_progress=on_progress)
 
 
 def file_for_key(dataset_path: Path | str, key: str) -> Path:

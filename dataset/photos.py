@@ -45,7 +45,7 @@ Normalisation to the model's input (mean/std of the checkpoint's preset) is not 
 is the engine's ``normalize``, the very function training uses, applied to these uint8 images.
 
 ``plain_preprocess`` is the notebook's way (grayscale, resize to 28x28), kept to measure the
-difference (``python -m worker.photo_gap``).
+difference (``python -m tools.photo_gap``).
 """
 
 from __future__ import annotations

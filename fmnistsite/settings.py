@@ -25,6 +25,9 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "classifier",
+    # The worker is a Django app only for its commands that run jobs in the shell's own
+    # process (`manage.py evaluate`); the web never imports it otherwise.
+    "worker",
 ]
 
 MIDDLEWARE = [
@@ -36,6 +39,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "classifier.middleware.job_sweep_middleware",
 ]
 
 ROOT_URLCONF = "fmnistsite.urls"
@@ -125,14 +129,26 @@ CELERY_TASK_TIME_LIMIT = RUN_TIME_LIMIT_S + 300
 # a second worker would start the same job (the claim would refuse it, but wastefully).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": RUN_TIME_LIMIT_S + 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A page that queues a job answers within seconds when Redis is down (the job is kept and
+# sent later by the sweep) instead of hanging on connection attempts.
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+JOB_SEND_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Pool processes fork with torch already imported (worker.tasks), but a busy machine can
+# still take seconds to start one: Celery's default 4 s deadline killed them in a loop.
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = 60
 
-# --- Runs -------------------------------------------------------------------------------
+# --- Jobs (runs, reports, prediction jobs) ----------------------------------------------
 # A running job writes a heartbeat (and checks for a cancel request) this often...
-RUN_HEARTBEAT_S = env_int("RUN_HEARTBEAT_S", 1)
-# ...and one silent for this long is marked failed by the sweep (its worker died).
-RUN_STALE_AFTER_S = env_int("RUN_STALE_AFTER_S", 180)
-RUN_SWEEP_INTERVAL_S = env_int("RUN_SWEEP_INTERVAL_S", 60)
+JOB_HEARTBEAT_S = env_int("JOB_HEARTBEAT_S", 1)
+# ...and one silent for this long is failed, or started again, by the sweep (its worker died).
+JOB_STALE_AFTER_S = env_int("JOB_STALE_AFTER_S", 180)
+# A queued job no worker has claimed this long after its message was sent is sent again (the
+# broker may have lost it); each further send waits twice as long.
+JOB_RESEND_AFTER_S = env_int("JOB_RESEND_AFTER_S", 600)
+# How often each worker sweeps, and each web process at most (0: the web never sweeps).
+JOB_SWEEP_INTERVAL_S = env_int("JOB_SWEEP_INTERVAL_S", 60)
+JOB_WEB_SWEEP_S = env_int("JOB_WEB_SWEEP_S", JOB_SWEEP_INTERVAL_S)
 
 # --- Photos -----------------------------------------------------------------------------
 # Each upload is one photo; anything bigger is refused before it is decoded.

@@ -1,6 +1,9 @@
+"""Fixtures every test folder shares."""
+
 import pytest
 
 from tests.factories import StaffFactory, UserFactory
+
 # Declared here, once, so integration and browser tests share one session worker. Declared in
 # each folder's conftest they were two fixtures, hence two workers with different checkpoint
 # folders on one queue: a run trained by one could be evaluated by the other, which lacked its file.
@@ -12,6 +15,18 @@ def _files_in_tmp(settings, tmp_path):
     """Every test writes media and checkpoints under its own temporary folder."""
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.CHECKPOINT_ROOT = tmp_path / "checkpoints"
+
+
+@pytest.fixture
+def sent_tasks(monkeypatch):
+    """What jobs send to the queue, as (task name, job id), recorded here instead of reaching
+    Redis; job_send runs as in production otherwise (sent_at and sends are recorded). With
+    the `db` fixture, sends happen inside django_capture_on_commit_callbacks(execute=True)."""
+    from fmnistsite.celery import app
+
+    sent: list[tuple[str, int]] = []
+    monkeypatch.setattr(app, "send_task", lambda name, args=(), **_options: sent.append((name, args[0])))
+    return sent
 
 
 @pytest.fixture
@@ -40,13 +55,13 @@ def user_client(client, plain_user):
 def trained_weights(tmp_path_factory):
     """A real checkpoint file, trained once per session: one epoch of the seed model on 512 images."""
     from dataset.fashion_mnist import training_data
+    from engine.training import train
     from tests.factories import tiny_config
-    from worker import engine
 
     config = tiny_config(epochs=1)
     data = training_data(val_size=config.val_size, seed=config.seed, limit=config.limit)
     folder = tmp_path_factory.mktemp("trained")
-    engine.train(config, train_images=data.train_images, train_labels=data.train_labels,
+    train(config, train_images=data.train_images, train_labels=data.train_labels,
                  val_images=data.val_images, val_labels=data.val_labels, checkpoint_dir=folder)
     return folder / "epoch-001.pt"
 
@@ -66,5 +81,5 @@ def small_test_set(monkeypatch):
                     fingerprint=fingerprint_of(full.images[:n], full.labels[:n]), sample_keys=full.sample_keys[:n])
     real_resolve = evaluation.evaluation_dataset_resolve
     monkeypatch.setattr(evaluation, "evaluation_dataset_resolve",
-                        lambda name: small if name == full.name else real_resolve(name))
+                        lambda name, **options: small if name == full.name else real_resolve(name, **options))
     return small

@@ -13,8 +13,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from classifier.models import EvaluationReport, ReportOrigin, RunStatus
-from classifier.services import evaluation as evaluation_services
+from classifier.models import EvaluationReport, JobStatus, ReportOrigin
 from tests.factories import CheckpointFactory, StaffFactory, TrainingRunFactory, UserFactory, real_checkpoint
 from tests.workers import REPO, TEST_BROKER_URL, database_url
 
@@ -30,7 +29,7 @@ def test_it_evaluates_a_checkpoint_prints_the_figures_and_saves_the_report(db, t
     checkpoint = real_checkpoint(trained_weights)
     out, err = _evaluate("--checkpoint", str(checkpoint.pk), "--json", str(tmp_path / "r.json"))
     report = EvaluationReport.objects.get()
-    assert report.status == RunStatus.SUCCEEDED and report.checkpoint == checkpoint
+    assert report.status == JobStatus.SUCCEEDED and report.checkpoint == checkpoint
     assert report.origin == ReportOrigin.COMMAND and report.n_samples == 500
     assert f"accuracy {report.accuracy * 100:.2f} %" in out
     assert "confusion matrix (rows: true class" in out and f"report {report.pk} saved" in out
@@ -66,7 +65,7 @@ def test_the_printed_figures_equal_the_report_page_to_the_last_digit(db, trained
 
 
 def test_run_takes_the_runs_best_checkpoint(db, trained_weights, small_test_set):
-    run = TrainingRunFactory(status=RunStatus.SUCCEEDED)
+    run = TrainingRunFactory(status=JobStatus.SUCCEEDED)
     real_checkpoint(trained_weights, run=run, epoch=1, val_acc=0.6)
     best = real_checkpoint(trained_weights, run=run, epoch=2, val_acc=0.7)
     _evaluate("--run", str(run.pk))
@@ -74,24 +73,22 @@ def test_run_takes_the_runs_best_checkpoint(db, trained_weights, small_test_set)
 
 
 def test_latest_takes_the_latest_succeeded_run(db, trained_weights, small_test_set):
-    older = real_checkpoint(trained_weights, run=TrainingRunFactory(status=RunStatus.SUCCEEDED))
-    newer = real_checkpoint(trained_weights, run=TrainingRunFactory(status=RunStatus.SUCCEEDED))
+    older = real_checkpoint(trained_weights, run=TrainingRunFactory(status=JobStatus.SUCCEEDED))
+    newer = real_checkpoint(trained_weights, run=TrainingRunFactory(status=JobStatus.SUCCEEDED))
     type(newer.run).objects.filter(pk=older.run_id).update(finished_at="2026-01-01T00:00:00Z")
     type(newer.run).objects.filter(pk=newer.run_id).update(finished_at="2026-02-01T00:00:00Z")
-    CheckpointFactory(run=TrainingRunFactory(status=RunStatus.FAILED))
+    CheckpointFactory(run=TrainingRunFactory(status=JobStatus.FAILED))
     _evaluate("--latest")
     assert EvaluationReport.objects.get().checkpoint == newer
 
 
-def test_async_queues_the_report_on_the_worker_and_returns(db, monkeypatch, django_capture_on_commit_callbacks):
-    sent = []
-    monkeypatch.setattr(evaluation_services, "_enqueue_evaluation", sent.append)
+def test_async_queues_the_report_on_the_worker_and_returns(db, sent_tasks, django_capture_on_commit_callbacks):
     checkpoint = CheckpointFactory()
     with django_capture_on_commit_callbacks(execute=True):
         out, _ = _evaluate("--checkpoint", str(checkpoint.pk), "--async")
     report = EvaluationReport.objects.get()
     assert out.strip() == f"report {report.pk} queued (run {checkpoint.run_id}, epoch 1, fmnist-test)"
-    assert report.status == RunStatus.QUEUED and sent == [report.pk]
+    assert report.status == JobStatus.QUEUED and sent_tasks == [("worker.tasks.evaluate_report", report.pk)]
 
 
 @pytest.mark.parametrize("args, message", [
@@ -108,7 +105,7 @@ def test_unknown_ids_and_bad_arguments_are_clear_errors(db, args, message):
 
 
 def test_a_run_without_checkpoints_is_a_clear_error(db):
-    run = TrainingRunFactory(status=RunStatus.FAILED)
+    run = TrainingRunFactory(status=JobStatus.FAILED)
     with pytest.raises(CommandError, match=f"run {run.pk} has no checkpoint"):
         _evaluate("--run", str(run.pk))
 
@@ -125,9 +122,9 @@ def test_a_non_staff_user_is_refused(db):
 
 def test_a_missing_checkpoint_file_is_a_clear_error_and_a_failed_report(db):
     checkpoint = CheckpointFactory()
-    with pytest.raises(CommandError, match="failed: The checkpoint file is missing"):
+    with pytest.raises(CommandError, match=r"failed: The checkpoint file .*epoch-001.pt is missing"):
         _evaluate("--checkpoint", str(checkpoint.pk))
-    assert EvaluationReport.objects.get().status == RunStatus.FAILED
+    assert EvaluationReport.objects.get().status == JobStatus.FAILED
 
 
 def test_a_tampered_checkpoint_exits_non_zero_with_a_message_not_a_traceback(transactional_db, trained_weights,
@@ -140,7 +137,7 @@ def test_a_tampered_checkpoint_exits_non_zero_with_a_message_not_a_traceback(tra
     result = subprocess.run([sys.executable, "manage.py", "evaluate", "--checkpoint", str(checkpoint.pk)], cwd=REPO,
                             env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1
-    assert "has changed since it was written" in result.stderr and "Refusing to evaluate it" in result.stderr
+    assert "has changed since it was written" in result.stderr and "refusing to use it" in result.stderr
     assert "Traceback" not in result.stderr
     report = EvaluationReport.objects.get()
-    assert report.status == RunStatus.FAILED and checkpoint.sha256 in report.error
+    assert report.status == JobStatus.FAILED and checkpoint.sha256[:12] in report.error

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from classifier.models import EvaluationReport, Photo, RunStatus
+from classifier.models import EvaluationReport, JobStatus, Photo
 from classifier.services import photos as photo_services
 from tests.factories import real_checkpoint
 from tests.photo_files import jpeg_bytes, png_bytes, shared_photos, upload
@@ -33,7 +33,7 @@ def test_evaluate_on_photos_scores_only_the_held_out_labelled_ones(db, trained_w
 
     out = _evaluate("--checkpoint", str(checkpoint.pk), "--dataset", "photos", "--json", str(tmp_path / "p.json"))
     report = EvaluationReport.objects.get()
-    assert report.status == RunStatus.SUCCEEDED and report.n_samples == 3
+    assert report.status == JobStatus.SUCCEEDED and report.n_samples == 3
     assert report.sample_keys == [str(p.pk) for p in photos[:3]]
     assert json.loads((tmp_path / "p.json").read_text())["n"] == 3 and "(3 images)" in out
     client.force_login(plain_user)
@@ -53,7 +53,7 @@ def test_evaluate_scores_an_outside_manifest_and_the_page_shows_its_images(db, t
     checkpoint = real_checkpoint(trained_weights)
     _evaluate("--checkpoint", str(checkpoint.pk), "--dataset", str(manifest))
     report = EvaluationReport.objects.get()
-    assert report.status == RunStatus.SUCCEEDED, report.error
+    assert report.status == JobStatus.SUCCEEDED, report.error
     assert report.dataset_name == str(manifest.resolve()) and report.n_samples == 48
     assert [sum(row) for row in report.confusion_matrix] == [15, 7, 2, 3, 2, 3, 4, 3, 5, 4]
     client.force_login(staff_user)

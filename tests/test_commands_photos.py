@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
-from classifier.models import LabelCorrection, Photo, PredictionJob, RunStatus
+from classifier.models import JobStatus, LabelCorrection, Photo, PredictionJob
 from classifier.services import photos as services
 from tests.factories import TrainingRunFactory
 from tests.photo_files import jpeg_bytes, shared_photos
@@ -84,10 +84,9 @@ def test_export_only_labelled_and_unlabelled_photos_go_to_their_own_folder(tmp_p
         _call("export_photos", str(tmp_path / "some"))
 
 
-def test_import_reports_what_it_refuses_and_queues_a_prediction(tmp_path, monkeypatch,
+def test_import_reports_what_it_refuses_and_queues_a_prediction(tmp_path, sent_tasks,
                                                                 django_capture_on_commit_callbacks):
-    monkeypatch.setattr(services, "_enqueue_prediction", lambda job_id: None)
-    run = TrainingRunFactory(status=RunStatus.SUCCEEDED)
+    run = TrainingRunFactory(status=JobStatus.SUCCEEDED)
     run.checkpoints.create(epoch=1, file="x.pt", size=1, sha256="x", val_acc=0.9, val_loss=0.3)
     (tmp_path / "Trousers").mkdir()
     (tmp_path / "Trousers" / "ok.jpg").write_bytes(jpeg_bytes())

@@ -37,13 +37,12 @@ import fmnistsite.wsgi, classifier.admin, classifier.forms
 from classifier.services import evaluation, training
 from classifier.selectors import reports as report_selectors
 from classifier.views import reports, runs, samples
-from classifier.management.commands import evaluate, sweep_runs
-import classifier.admin.reports, worker.tasks, worker.tasks.evaluation, worker.metrics
-from classifier.services import training, photos
+from classifier.management.commands import sweep_jobs, train
+import classifier.admin.reports, engine.config, engine.metrics, engine.results
+from classifier.services import jobs, training, photos, promotions
 from classifier.selectors import photos as photo_selectors
-from classifier.views import runs, photos as photo_views
+from classifier.views import jobs as job_views, runs, photos as photo_views
 from classifier.management.commands import import_photos, export_photos
-import worker.tasks
 import dataset.photo_sets
 from dataset.photos import preprocess
 from PIL import Image

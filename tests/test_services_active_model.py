@@ -8,8 +8,7 @@ from classifier.services.promotions import checkpoint_promote
 from tests.checkpoints import saved_checkpoint
 from tests.factories import TrainingRunFactory, tiny_config
 from tests.photo_files import jpeg_bytes, upload
-from worker.tasks.photos import predict_photos
-from worker.tasks.training import train_run
+from worker.tasks import predict_photos, train_run
 
 
 def _photos(user, n=3):
@@ -18,17 +17,15 @@ def _photos(user, n=3):
 
 
 def test_prediction_uses_the_active_model_once_one_is_promoted(db, staff_user, plain_user, settings,
-                                                            django_capture_on_commit_callbacks, monkeypatch):
+                                                            django_capture_on_commit_callbacks, sent_tasks):
     older, newer = saved_checkpoint(seed=1), saved_checkpoint(seed=2)
     assert checkpoint_for_prediction() == newer  # nobody promoted: the newest run's best
     _photos(plain_user)
-    sent = []
-    monkeypatch.setattr(photo_services, "_enqueue_prediction", sent.append)
     with django_capture_on_commit_callbacks(execute=True):
         checkpoint_promote(checkpoint=older, user=staff_user, reason="the older one is better on photos",
                            acknowledge_warnings=True)
     assert checkpoint_for_prediction() == older
-    job = PredictionJob.objects.get(pk=sent[-1])  # promotion redoes every photo with the new model
+    job = PredictionJob.objects.get(pk=sent_tasks[-1][1])  # promotion redoes every photo with the new model
     assert job.checkpoint == older and job.scope == PredictionScope.ALL and job.target == PredictionTarget.ACTIVE
     with django_capture_on_commit_callbacks(execute=True):
         new_job = photo_services.photos_predict_new(user=plain_user)
@@ -58,29 +55,23 @@ def test_most_useful_puts_unlabelled_disagreements_and_doubts_first(db, plain_us
     assert order == [b.pk, c.pk, a.pk, d.pk]
 
 
-def test_a_succeeded_run_queues_both_scorecard_reports_and_a_second_opinion(db, plain_user, settings, monkeypatch,
+def test_a_succeeded_run_queues_both_scorecard_reports_and_a_second_opinion(db, plain_user, settings, sent_tasks,
                                                                            django_capture_on_commit_callbacks,
                                                                            staff_user):
     active = saved_checkpoint(seed=1)
     photos = _photos(plain_user, 4)
     Photo.objects.filter(pk=photos[0].pk).update(held_out=True, label=0)
     checkpoint_promote(checkpoint=active, user=staff_user, reason="base", acknowledge_warnings=True)
-    queued = []
-    monkeypatch.setattr(photo_services, "_enqueue_prediction", lambda job_id: queued.append(("predict", job_id)))
-    from classifier.services import evaluation as evaluation_services
-    monkeypatch.setattr(evaluation_services, "_enqueue_evaluation", lambda rid: queued.append(("report", rid)))
     run = TrainingRunFactory(config=tiny_config(epochs=1).to_dict())
     with django_capture_on_commit_callbacks(execute=True):
         train_run(run.pk)
     reports = EvaluationReport.objects.filter(run=run)
     assert sorted(reports.values_list("dataset_name", flat=True)) == ["fmnist-test", "photos"]
     candidate = PredictionJob.objects.get(target=PredictionTarget.CANDIDATE)
-    assert candidate.checkpoint.run == run and ("predict", candidate.pk) in queued
+    assert candidate.checkpoint.run == run and ("worker.tasks.predict_photos", candidate.pk) in sent_tasks
 
 
-def test_without_held_out_labels_only_the_test_set_report_is_queued(db, monkeypatch):
-    from classifier.services import evaluation as evaluation_services
-    monkeypatch.setattr(evaluation_services, "_enqueue_evaluation", lambda rid: None)
+def test_without_held_out_labels_only_the_test_set_report_is_queued(db):
     run = TrainingRunFactory(config=tiny_config(epochs=1).to_dict())
     train_run(run.pk)
     assert list(EvaluationReport.objects.filter(run=run).values_list("dataset_name", flat=True)) == ["fmnist-test"]

@@ -4,21 +4,22 @@ the run they make, and the weights they start from."""
 from io import StringIO
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management import CommandError, call_command
 
-from classifier.models import Photo, RunStatus, TrainingRun
+from classifier.models import JobStatus, Photo, TrainingRun
 from classifier.services import photos as photo_services
 from classifier.services import training as training_services
+from engine.checkpoints import load_checkpoint, save_checkpoint
+from engine.config import FINETUNE_EPOCHS, FINETUNE_LR_FACTOR, PRESETS
+from engine.model import build_model
 from tests.checkpoints import saved_checkpoint
 from tests.factories import TrainingRunFactory, UserFactory, real_checkpoint, tiny_config
 from tests.photo_files import jpeg_bytes, upload
-from worker import engine
-from worker.config import FINETUNE_EPOCHS, FINETUNE_LR_FACTOR, PRESETS
-from worker.tasks.training import train_run
+from worker import training_job
+from worker.tasks import train_run
 
 
 @pytest.fixture
@@ -37,7 +38,7 @@ def labelled_photos(plain_user):
 
 @pytest.fixture
 def parent(db, trained_weights):
-    run = TrainingRunFactory(status=RunStatus.SUCCEEDED, config=tiny_config(epochs=1).to_dict())
+    run = TrainingRunFactory(status=JobStatus.SUCCEEDED, config=tiny_config(epochs=1).to_dict())
     return real_checkpoint(trained_weights, run=run)
 
 
@@ -65,7 +66,7 @@ def test_finetunes_are_for_staff_from_succeeded_runs_with_photos_to_learn(parent
         training_services.training_run_create_finetune(created_by=UserFactory(), parent=parent, with_photos=False)
     with pytest.raises(ValidationError, match="no labelled photos in the train part"):
         training_services.training_run_create_finetune(created_by=staff_user, parent=parent, with_photos=True)
-    parent.run.status = RunStatus.RUNNING
+    parent.run.status = JobStatus.RUNNING
     parent.run.save()
     with pytest.raises(ValidationError, match="succeeded run"):
         training_services.training_run_create_finetune(created_by=staff_user, parent=parent, with_photos=False)
@@ -75,18 +76,18 @@ def test_finetunes_are_for_staff_from_succeeded_runs_with_photos_to_learn(parent
 def test_the_finetune_trains_from_the_parent_on_train_part_photos_only(parent, labelled_photos, staff_user,
                                                                      monkeypatch, settings):
     seen = {}
-    real_train = engine.train
+    real_train = training_job.train
 
     def spy(config, **kwargs):
         seen.update(kwargs)
         return real_train(config, **kwargs)
 
-    monkeypatch.setattr(engine, "train", spy)
+    monkeypatch.setattr(training_job, "train", spy)
     run = training_services.training_run_create_finetune(created_by=staff_user, parent=parent, with_photos=True,
                                                          epochs=1, limit=512)
     train_run(run.pk)
     run.refresh_from_db()
-    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert run.status == JobStatus.SUCCEEDED, run.error
 
     images, labels, weight = seen["extra_train"]
     train_part = [p for p in labelled_photos if not p.held_out and p.label is not None]
@@ -95,10 +96,10 @@ def test_the_finetune_trains_from_the_parent_on_train_part_photos_only(parent, l
     assert [img.tobytes() for img in images] == [p.model_input_array().tobytes() for p in train_part]
     assert not {p.model_input_array().tobytes() for p in held_out} & {img.tobytes() for img in images}
 
-    _, parent_payload = engine.load_checkpoint(Path(settings.CHECKPOINT_ROOT) / parent.file.name)
+    _, parent_payload = load_checkpoint(Path(settings.CHECKPOINT_ROOT) / parent.file.name)
     assert all(torch.equal(seen["init_state"][k], parent_payload["model"][k]) for k in parent_payload["model"])
     child = run.checkpoints.get()
-    _, child_payload = engine.load_checkpoint(Path(settings.CHECKPOINT_ROOT) / child.file.name)
+    _, child_payload = load_checkpoint(Path(settings.CHECKPOINT_ROOT) / child.file.name)
     assert not torch.equal(child_payload["model"]["fc2.weight"], parent_payload["model"]["fc2.weight"])
 
 
@@ -109,7 +110,7 @@ def test_a_tampered_parent_checkpoint_is_refused(parent, staff_user, settings):
     path.write_bytes(path.read_bytes() + b"tampered")
     train_run(run.pk)
     run.refresh_from_db()
-    assert run.status == RunStatus.FAILED and "no longer matches its sha256" in run.error
+    assert run.status == JobStatus.FAILED and "has changed since it was written" in run.error
 
 
 def test_a_parent_from_an_earlier_version_of_the_preset_fails_with_the_reason(db, staff_user, settings):
@@ -117,15 +118,15 @@ def test_a_parent_from_an_earlier_version_of_the_preset_fails_with_the_reason(db
     parent = saved_checkpoint(preset="fast")
     path = Path(settings.CHECKPOINT_ROOT) / parent.file.name
     payload = torch.load(path, weights_only=True)
-    earlier = engine.build_model("convnet", (24, "M", 48, "M", 96, 96), "flatten")
+    earlier = build_model("convnet", (24, "M", 48, "M", 96, 96), "flatten")
     payload.update(layers=[24, "M", 48, "M", 96, 96], head="flatten", model=earlier.state_dict())
-    parent.sha256 = engine.save_checkpoint(path, payload)
+    parent.sha256 = save_checkpoint(path, payload)
     parent.save()
     run = training_services.training_run_create_finetune(created_by=staff_user, parent=parent, with_photos=False,
                                                          epochs=1, limit=256)
     train_run(run.pk)
     run.refresh_from_db()
-    assert run.status == RunStatus.FAILED
+    assert run.status == JobStatus.FAILED
     assert "differs from the `fast` preset's now" in run.error and "[24, 'M', 48, 'M', 96, 96]" in run.error
 
 
@@ -136,11 +137,10 @@ def test_a_photo_deleted_after_queueing_fails_the_run_clearly(parent, labelled_p
     photo_services.photos_delete(photos=Photo.objects.filter(pk=gone))
     train_run(run.pk)
     run.refresh_from_db()
-    assert run.status == RunStatus.FAILED and f"{gone}" in run.error and "gone or held out" in run.error
+    assert run.status == JobStatus.FAILED and f"{gone}" in run.error and "gone or held out" in run.error
 
 
-def test_train_command_queues_a_finetune_with_photos(parent, labelled_photos, monkeypatch):
-    monkeypatch.setattr(training_services, "_enqueue_training", lambda run_id: None)
+def test_train_command_queues_a_finetune_with_photos(parent, labelled_photos, sent_tasks):
     out = StringIO()
     call_command("train", "--finetune-from", str(parent.pk), "--with-photos", "--epochs", "2", stdout=out)
     run = TrainingRun.objects.exclude(pk=parent.run_id).get()

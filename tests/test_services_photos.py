@@ -7,7 +7,7 @@ import pytest
 from django.db import IntegrityError
 from PIL import Image
 
-from classifier.models import JobStatus, Photo, PredictionJob, PredictionScope, RunStatus
+from classifier.models import JobStatus, Photo, PredictionJob, PredictionScope
 from classifier.services import photos as services
 from dataset.photos import PREPROCESS_VERSION
 from tests.factories import TrainingRunFactory
@@ -149,46 +149,43 @@ def test_the_display_name_is_sanitised():
     assert len(services.display_name("x" * 500 + ".jpg")) == 200
 
 
-def test_new_photos_are_queued_for_prediction_once_a_checkpoint_exists(plain_user, monkeypatch,
+def test_new_photos_are_queued_for_prediction_once_a_checkpoint_exists(plain_user, sent_tasks,
                                                                        django_capture_on_commit_callbacks):
-    sent = []
-    monkeypatch.setattr(services, "_enqueue_prediction", sent.append)
     assert services.photos_predict_new(user=plain_user) is None  # no model yet: nothing to queue
-    run = TrainingRunFactory(status=RunStatus.SUCCEEDED)
+    run = TrainingRunFactory(status=JobStatus.SUCCEEDED)
     best = run.checkpoints.create(epoch=2, file="run-1/epoch-002.pt", size=1, sha256="x", val_acc=0.9, val_loss=0.3)
     run.checkpoints.create(epoch=1, file="run-1/epoch-001.pt", size=1, sha256="y", val_acc=0.8, val_loss=0.4)
     with django_capture_on_commit_callbacks(execute=True):
         job = services.photos_predict_new(user=plain_user)
-        # A job that has not started yet will see later photos too: no second job.
-        assert services.photos_predict_new(user=plain_user) == job
-    assert job.checkpoint == best and job.scope == PredictionScope.UNPREDICTED and sent == [job.pk]
+    # A job that has not started yet will see later photos too: no second job.
+    assert services.photos_predict_new(user=plain_user) == job
+    assert job.checkpoint == best and job.scope == PredictionScope.UNPREDICTED
+    assert sent_tasks == [("worker.tasks.predict_photos", job.pk)]
     PredictionJob.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING)
     assert services.photos_predict_new(user=plain_user) != job  # that one has chosen its photos
 
 
-def test_only_staff_predict_all_photos_again(plain_user, staff_user, monkeypatch):
+def test_uploads_are_never_attached_to_a_prediction_job_whose_message_was_lost(plain_user, sent_tasks, settings):
+    """Measured on a fresh clone: after Redis lost its queue, every later upload joined the same
+    dead job and none was predicted. A job not claimed long after it was sent is not joined."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    run = TrainingRunFactory(status=JobStatus.SUCCEEDED)
+    run.checkpoints.create(epoch=1, file="run-1/epoch-001.pt", size=1, sha256="x", val_acc=0.9, val_loss=0.3)
+    lost = services.photos_predict_new(user=plain_user)
+    PredictionJob.objects.filter(pk=lost.pk).update(
+        sent_at=timezone.now() - timedelta(seconds=settings.JOB_RESEND_AFTER_S + 1), sends=1)
+    assert services.photos_predict_new(user=plain_user) != lost
+
+
+def test_only_staff_predict_all_photos_again(plain_user, staff_user, sent_tasks):
     from django.core.exceptions import PermissionDenied
 
-    monkeypatch.setattr(services, "_enqueue_prediction", lambda job_id: None)
-    run = TrainingRunFactory(status=RunStatus.SUCCEEDED)
+    run = TrainingRunFactory(status=JobStatus.SUCCEEDED)
     checkpoint = run.checkpoints.create(epoch=1, file="x.pt", size=1, sha256="x", val_acc=0.9, val_loss=0.3)
     with pytest.raises(PermissionDenied):
         services.photos_predict(scope=PredictionScope.ALL, checkpoint=checkpoint, user=plain_user)
     job = services.photos_predict(scope=PredictionScope.ALL, checkpoint=checkpoint, user=staff_user)
     assert job.status == JobStatus.QUEUED and job.requested_by == staff_user
-
-
-def test_the_sweep_fails_prediction_jobs_whose_worker_went_quiet():
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    old = timezone.now() - timedelta(seconds=600)
-    stale = PredictionJob.objects.create(status=JobStatus.RUNNING, heartbeat_at=old, worker_host="gone")
-    alive = PredictionJob.objects.create(status=JobStatus.RUNNING, heartbeat_at=timezone.now())
-    assert stale.is_stale() and not alive.is_stale()
-    assert services.prediction_jobs_sweep(stale_after_s=60) == [stale.pk]
-    stale.refresh_from_db()
-    assert stale.status == JobStatus.FAILED and "stopped responding" in stale.error
-    with pytest.raises(services.PredictionJobLost):
-        services.prediction_job_record(job_id=stale.pk, checkpoint=None, results=[])

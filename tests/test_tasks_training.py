@@ -4,18 +4,18 @@ from pathlib import Path
 
 import torch
 
-from classifier.models import RunStatus, TrainingRun
-from classifier.services import training as services
+from classifier.models import JobStatus, TrainingRun
+from classifier.services import jobs as job_services
+from engine.checkpoints import file_sha256, load_checkpoint
 from tests.factories import TrainingRunFactory, tiny_config
-from worker import engine
-from worker.tasks.training import train_run
+from worker.tasks import train_run
 
 
 def test_a_run_trains_to_succeeded_with_epochs_and_checkpoints(db, settings):
     run = TrainingRunFactory(config=tiny_config(epochs=3).to_dict())
     train_run(run.pk)
     run.refresh_from_db()
-    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert run.status == JobStatus.SUCCEEDED, run.error
     assert run.progress == 1.0 and run.epochs_done == 3 and run.finished_at
     assert run.device.startswith("cpu") and run.precision in ("fp32", "bf16")
     assert run.torch_version == torch.__version__ and len(run.dataset_fingerprint) == 64
@@ -26,8 +26,8 @@ def test_a_run_trains_to_succeeded_with_epochs_and_checkpoints(db, settings):
     assert 1 <= len(checkpoints) <= 2  # best and last (the same one when the last is best)
     for checkpoint in checkpoints:
         path = Path(settings.CHECKPOINT_ROOT) / checkpoint.file.name
-        assert engine.file_sha256(path) == checkpoint.sha256 and path.stat().st_size == checkpoint.size
-        model, payload = engine.load_checkpoint(path)
+        assert file_sha256(path) == checkpoint.sha256 and path.stat().st_size == checkpoint.size
+        model, payload = load_checkpoint(path)
         assert payload["epoch"] == checkpoint.epoch and payload["config"]["limit"] == 512
 
 
@@ -35,27 +35,44 @@ def test_a_failure_is_recorded_with_its_reason(db):
     run = TrainingRunFactory(config=tiny_config(device="cuda").to_dict())
     train_run(run.pk)
     run.refresh_from_db()
-    assert run.status == RunStatus.FAILED
-    assert "DeviceUnavailable" in run.error and "cuda" in run.error
+    assert run.status == JobStatus.FAILED
+    # The reason, in words; no traceback on the page (staff find it in the admin).
+    assert run.error == "device 'cuda' was asked for, but this worker has no CUDA GPU"
+    assert "Traceback" in run.error_detail and "DeviceUnavailable" in run.error_detail
+
+
+def test_an_unexpected_error_says_so_in_one_line(db, monkeypatch):
+    from worker import training_job
+
+    def broken(*_args, **_kwargs):
+        raise KeyError("val_size")
+
+    monkeypatch.setattr(training_job, "training_data", broken)
+    run = TrainingRunFactory()
+    train_run(run.pk)
+    run.refresh_from_db()
+    assert run.status == JobStatus.FAILED and "\n" not in run.error
+    assert run.error == "Unexpected error on the worker: KeyError: 'val_size'"
+    assert "training_job.py" in run.error_detail and "/work" not in run.error
 
 
 def test_a_cancel_request_stops_the_run_as_cancelled(db, staff_user, monkeypatch):
     run = TrainingRunFactory(config=tiny_config(epochs=5).to_dict())
-    real_heartbeat = services.training_run_heartbeat
+    real_heartbeat = job_services.job_heartbeat
 
-    def cancel_during_first_epoch(*, run_id, progress):
-        services.training_run_cancel(run=TrainingRun.objects.get(pk=run_id), user=staff_user)
-        real_heartbeat(run_id=run_id, progress=progress)
+    def cancel_during_first_epoch(*, job, **fields):
+        job_services.job_cancel(job=TrainingRun.objects.get(pk=job.pk), user=staff_user)
+        real_heartbeat(job=job, **fields)
 
-    monkeypatch.setattr(services, "training_run_heartbeat", cancel_during_first_epoch)
+    monkeypatch.setattr(job_services, "job_heartbeat", cancel_during_first_epoch)
     train_run(run.pk)
     run.refresh_from_db()
-    assert run.status == RunStatus.CANCELLED
+    assert run.status == JobStatus.CANCELLED and run.cancelled_by == staff_user
     assert run.epochs_done == 0 and run.epochs.count() == 0
 
 
 def test_a_run_that_is_not_queued_is_left_alone(db):
-    run = TrainingRunFactory(status=RunStatus.CANCELLED)
+    run = TrainingRunFactory(status=JobStatus.CANCELLED)
     train_run(run.pk)
     run.refresh_from_db()
-    assert run.status == RunStatus.CANCELLED and run.started_at is None
+    assert run.status == JobStatus.CANCELLED and run.started_at is None

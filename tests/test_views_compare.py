@@ -1,12 +1,12 @@
 from django.urls import reverse
 
-from classifier.models import RunStatus
+from classifier.models import JobStatus
 from tests.factories import CheckpointFactory, TrainingRunFactory, tiny_config
 from tests.scoring import scored
 
 
 def _run(lr: float, val_accs: list[float], fmnist_correct: int):
-    run = TrainingRunFactory(status=RunStatus.SUCCEEDED, config=tiny_config(lr=lr).to_dict())
+    run = TrainingRunFactory(status=JobStatus.SUCCEEDED, config=tiny_config(lr=lr).to_dict())
     for epoch, acc in enumerate(val_accs, start=1):
         run.epochs.create(epoch=epoch, train_loss=1 / epoch, train_acc=acc, val_loss=1 / epoch, val_acc=acc,
                           seconds=1.0, lr=lr)

@@ -1,13 +1,11 @@
 from django.urls import reverse
 
-from classifier.models import RunStatus, TrainingRun
-from classifier.services import training as training_services
+from classifier.models import JobStatus, TrainingRun
 from tests.factories import CheckpointFactory, TrainingRunFactory
 from tests.scoring import scored
 
 
-def test_staff_start_a_finetune_from_the_checkpoint_page(staff_client, monkeypatch):
-    monkeypatch.setattr(training_services, "_enqueue_training", lambda run_id: None)
+def test_staff_start_a_finetune_from_the_checkpoint_page(staff_client, sent_tasks):
     parent = CheckpointFactory()
     assert "Fine-tune" in staff_client.get(reverse("checkpoint_detail", args=[parent.pk])).content.decode()
     url = reverse("checkpoint_finetune", args=[parent.pk])
@@ -30,7 +28,7 @@ def test_a_finetune_run_page_shows_before_and_after(user_client):
     parent = CheckpointFactory()
     scored(parent, "fmnist-test", correct=90, total=100)
     scored(parent, "photos", correct=8, total=20)
-    run = TrainingRunFactory(status=RunStatus.SUCCEEDED, parent_checkpoint=parent, photo_snapshot=[[1, 0], [2, 3]],
+    run = TrainingRunFactory(status=JobStatus.SUCCEEDED, parent_checkpoint=parent, photo_snapshot=[[1, 0], [2, 3]],
                              photo_snapshot_fingerprint="ab" * 32)
     child = CheckpointFactory(run=run)
     scored(child, "fmnist-test", correct=90, total=100)

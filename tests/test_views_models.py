@@ -1,15 +1,15 @@
 from django.test import Client
 from django.urls import reverse
 
-from classifier.models import Promotion, RunStatus
+from classifier.models import JobStatus, Promotion
 from classifier.selectors.promotions import active_checkpoint
 from classifier.services.promotions import checkpoint_promote
-from tests.factories import CheckpointFactory, TrainingRunFactory
+from tests.factories import TrainingRunFactory, checkpoint_with_file
 from tests.scoring import scored
 
 
 def _evaluated(fmnist: int, photos: int, **run_fields):
-    checkpoint = CheckpointFactory(run=TrainingRunFactory(status=RunStatus.SUCCEEDED, **run_fields))
+    checkpoint = checkpoint_with_file(run=TrainingRunFactory(status=JobStatus.SUCCEEDED, **run_fields))
     scored(checkpoint, "fmnist-test", correct=fmnist, total=100)
     scored(checkpoint, "photos", correct=photos, total=20)
     return checkpoint
@@ -51,7 +51,7 @@ def test_non_staff_cannot_promote_or_roll_back(user_client, staff_user):
 def test_promotion_and_rollback_posts_need_a_csrf_token(staff_user):
     client = Client(enforce_csrf_checks=True)
     client.force_login(staff_user)
-    first, second = _evaluated(90, 10), _evaluated(91, 11)
+    first = _evaluated(90, 10)
     assert client.post(reverse("checkpoint_promote", args=[first.pk]), {"reason": "x"}).status_code == 403
     assert Promotion.objects.count() == 0
 

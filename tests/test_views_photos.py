@@ -4,7 +4,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from classifier.models import LabelCorrection, Photo, PredictionJob, RunStatus
+from classifier.models import JobStatus, LabelCorrection, Photo, PredictionJob
 from classifier.services import photos as services
 from tests.factories import StaffFactory, TrainingRunFactory
 from tests.photo_files import jpeg_bytes, png_bytes, upload
@@ -14,10 +14,8 @@ JSON = {"HTTP_ACCEPT": "application/json"}
 
 
 @pytest.fixture
-def no_enqueue(monkeypatch):
-    sent = []
-    monkeypatch.setattr(services, "_enqueue_prediction", sent.append)
-    return sent
+def no_enqueue(sent_tasks):
+    return sent_tasks
 
 
 def _photo(user, label=None, predicted=None, confidence=None, **kwargs) -> Photo:
@@ -95,7 +93,7 @@ def test_a_request_bigger_than_one_photo_is_refused_unread(user_client, settings
 
 def test_the_upload_form_without_scripts_takes_several_files_and_queues_a_prediction(
         user_client, no_enqueue, django_capture_on_commit_callbacks):
-    run = TrainingRunFactory(status=RunStatus.SUCCEEDED)
+    run = TrainingRunFactory(status=JobStatus.SUCCEEDED)
     run.checkpoints.create(epoch=1, file="x.pt", size=1, sha256="x", val_acc=0.9, val_loss=0.3)
     with django_capture_on_commit_callbacks(execute=True):
         response = user_client.post(reverse("photo_upload"), {"photo": [
@@ -176,7 +174,7 @@ def test_photo_page_shows_both_images_probabilities_and_history_with_revert(user
 def test_only_staff_predict_all_again(plain_user, staff_client, no_enqueue, django_capture_on_commit_callbacks):
     user_client = Client()
     user_client.force_login(plain_user)
-    run = TrainingRunFactory(status=RunStatus.SUCCEEDED)
+    run = TrainingRunFactory(status=JobStatus.SUCCEEDED)
     checkpoint = run.checkpoints.create(epoch=1, file="x.pt", size=1, sha256="x", val_acc=0.9, val_loss=0.3)
     assert user_client.post(reverse("photos_predict_all"), {"checkpoint": checkpoint.pk}).status_code == 403
     assert "Predict all photos" not in user_client.get(reverse("photo_gallery")).content.decode()
@@ -185,7 +183,7 @@ def test_only_staff_predict_all_again(plain_user, staff_client, no_enqueue, djan
         response = staff_client.post(reverse("photos_predict_all"), {"checkpoint": checkpoint.pk})
     job = PredictionJob.objects.get()
     assert response.status_code == 302 and job.scope == "all" and job.checkpoint == checkpoint
-    assert no_enqueue == [job.pk]
+    assert no_enqueue == [("worker.tasks.predict_photos", job.pk)]
 
 
 def test_admin_lists_photos_corrections_and_jobs_and_a_label_set_there_is_a_correction(client):

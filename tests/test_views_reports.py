@@ -6,8 +6,9 @@ from django.test import Client
 from django.urls import reverse
 from PIL import Image
 
-from classifier.models import EvaluationReport, RunStatus
+from classifier.models import EvaluationReport, JobStatus
 from classifier.services import evaluation as evaluation_services
+from classifier.services import jobs as job_services
 from dataset.fashion_mnist import load_split
 from tests.factories import CheckpointFactory, report_from_logits
 
@@ -45,7 +46,7 @@ def test_report_page_shows_figures_matrix_with_links_calibration_and_mistakes(us
     # Every non-empty cell links to its gallery, showing its count; class names on both axes.
     cell_link = reverse("report_cell", args=[report.pk, 6, 0])
     assert re.search(rf'href="{cell_link}"[^>]*>70</a>', page)
-    assert page.count('href="/reports/%d/cells/' % report.pk) == sum(1 for row in matrix for c in row if c)
+    assert page.count(f'href="/reports/{report.pk}/cells/') == sum(1 for row in matrix for c in row if c)
     assert page.count("Shirt</span></th>") == 1 and 'class="row-name">Shirt</th>' in page
     assert "Reliability · ECE" in page and "<svg" in page
     # Most confident mistake first: the Trouser taken for a Dress, then the first shirt.
@@ -102,7 +103,7 @@ def test_report_page_offers_comparison_with_reports_of_the_same_dataset(user_cli
 def test_a_queued_report_page_polls_its_live_fragment(user_client, db):
     report = evaluation_services.evaluation_report_create(checkpoint=CheckpointFactory(), requested_by=None,
                                                           enqueue=False)
-    EvaluationReport.objects.filter(pk=report.pk).update(status=RunStatus.RUNNING, progress=0.4)
+    EvaluationReport.objects.filter(pk=report.pk).update(status=JobStatus.RUNNING, progress=0.4)
     page = user_client.get(reverse("report_detail", args=[report.pk])).content.decode()
     assert f'data-live-url="{reverse("report_live", args=[report.pk])}"' in page and "live.js" in page
     fragment = user_client.get(reverse("report_live", args=[report.pk])).content.decode()
@@ -113,9 +114,10 @@ def test_a_queued_report_page_polls_its_live_fragment(user_client, db):
 def test_a_failed_report_shows_its_reason(user_client, db):
     report = evaluation_services.evaluation_report_create(checkpoint=CheckpointFactory(), requested_by=None,
                                                           enqueue=False)
-    evaluation_services.evaluation_report_fail(report_id=report.pk, error="The checkpoint file is missing: x.pt")
+    job_services.job_fail(job=report, error="The checkpoint file is missing: x.pt", detail="Traceback: /srv/app/x.py")
     page = user_client.get(reverse("report_detail", args=[report.pk])).content.decode()
     assert 'data-active="0"' in page and "The checkpoint file is missing: x.pt" in page
+    assert "Traceback" not in page and "/srv/app" not in page  # the detail is for staff, in the admin
 
 
 def test_test_images_are_served_enlarged_with_cache_headers(user_client, db):
@@ -139,10 +141,8 @@ def test_pages_and_images_need_a_signed_in_user(client, report):
 
 
 @pytest.fixture
-def sent(monkeypatch):
-    queued = []
-    monkeypatch.setattr(evaluation_services, "_enqueue_evaluation", queued.append)
-    return queued
+def sent(sent_tasks):
+    return sent_tasks
 
 
 def test_non_staff_cannot_start_an_evaluation(user_client, sent):
@@ -162,7 +162,8 @@ def test_staff_evaluate_a_checkpoint_from_the_run_page(staff_client, staff_user,
         response = staff_client.post(reverse("checkpoint_evaluate", args=[checkpoint.pk]), {"dataset": "fmnist-test"})
     report = EvaluationReport.objects.get()
     assert response.status_code == 302 and response["Location"] == reverse("report_detail", args=[report.pk])
-    assert report.requested_by == staff_user and report.checkpoint == checkpoint and sent == [report.pk]
+    assert report.requested_by == staff_user and report.checkpoint == checkpoint
+    assert sent == [("worker.tasks.evaluate_report", report.pk)]
 
 
 def test_evaluate_needs_post_and_a_csrf_token(staff_user, sent):
@@ -176,14 +177,14 @@ def test_evaluate_needs_post_and_a_csrf_token(staff_user, sent):
 
 def test_run_page_lists_its_reports_and_keeps_polling_while_one_is_made(user_client, report):
     run = report.run
-    EvaluationReport.objects.filter(pk=report.pk).update(status=RunStatus.SUCCEEDED)
+    EvaluationReport.objects.filter(pk=report.pk).update(status=JobStatus.SUCCEEDED)
     pending = evaluation_services.evaluation_report_create(checkpoint=report.checkpoint, requested_by=None,
                                                            enqueue=False)
     fragment = user_client.get(reverse("run_live", args=[run.pk])).content.decode()
     assert 'data-active="1"' in fragment  # the run is finished, its report is not
     assert reverse("report_detail", args=[report.pk]) in fragment and reverse("report_detail", args=[pending.pk]) in fragment
     assert f"{report.accuracy * 100:.2f} %" in fragment
-    evaluation_services.evaluation_report_fail(report_id=pending.pk, error="x")
+    job_services.job_fail(job=pending, error="x")
     assert 'data-active="0"' in user_client.get(reverse("run_live", args=[run.pk])).content.decode()
 
 
@@ -197,7 +198,8 @@ def test_admin_actions_evaluate_runs_and_checkpoints(staff_client, staff_user, s
             "action": "evaluate_best_checkpoints", "_selected_action": [checkpoint.run_id]})
     assert response.status_code == 302
     report = EvaluationReport.objects.get()
-    assert report.checkpoint == checkpoint and report.origin == "admin" and sent == [report.pk]
+    assert report.checkpoint == checkpoint and report.origin == "admin"
+    assert sent == [("worker.tasks.evaluate_report", report.pk)]
     other = CheckpointFactory()
     with django_capture_on_commit_callbacks(execute=True):
         staff_client.post(reverse("admin:classifier_checkpoint_changelist"), {

@@ -1,17 +1,17 @@
+import hashlib
+from pathlib import Path
+
 import pytest
 from django.test import Client
 from django.urls import reverse
 
-from classifier.models import RunStatus, TrainingRun
-from classifier.services import training as services
-from tests.factories import TrainingRunFactory
+from classifier.models import JobStatus, TrainingRun
+from tests.factories import TrainingRunFactory, checkpoint_with_file
 
 
 @pytest.fixture
-def no_enqueue(monkeypatch):
-    sent = []
-    monkeypatch.setattr(services, "_enqueue_training", sent.append)
-    return sent
+def no_enqueue(sent_tasks):
+    return sent_tasks
 
 
 def _with_epoch(run):
@@ -20,7 +20,7 @@ def _with_epoch(run):
 
 
 def test_run_list_shows_runs_to_signed_in_users(user_client):
-    run = _with_epoch(TrainingRunFactory(status=RunStatus.SUCCEEDED, note="first try"))
+    run = _with_epoch(TrainingRunFactory(status=JobStatus.SUCCEEDED, note="first try"))
     page = user_client.get(reverse("run_list")).content.decode()
     assert f"#{run.pk}" in page and "first try" in page and "81.25 %" in page and "succeeded" in page
 
@@ -33,7 +33,7 @@ def test_run_page_shows_epochs_curves_and_config(user_client):
 
 
 def test_live_fragment_carries_status_and_progress(user_client):
-    run = TrainingRunFactory(status=RunStatus.RUNNING, progress=0.5, epochs_done=1)
+    run = TrainingRunFactory(status=JobStatus.RUNNING, progress=0.5, epochs_done=1)
     page = user_client.get(reverse("run_live", args=[run.pk])).content.decode()
     assert 'data-active="1"' in page and "1 of 2 epochs" in page and "50 %" in page
 
@@ -49,10 +49,11 @@ def test_non_staff_cannot_start_or_cancel(user_client, no_enqueue):
     run = TrainingRunFactory()
     assert user_client.get(reverse("run_new")).status_code == 403
     assert user_client.post(reverse("run_new"), {"preset": "seed", "device": "auto"}).status_code == 403
-    assert user_client.post(reverse("run_cancel", args=[run.pk])).status_code == 403
+    assert user_client.get(reverse("job_cancel", args=["run", run.pk])).status_code == 403
+    assert user_client.post(reverse("job_cancel", args=["run", run.pk])).status_code == 403
     assert TrainingRun.objects.count() == 1 and no_enqueue == []
     run.refresh_from_db()
-    assert run.status == RunStatus.QUEUED
+    assert run.status == JobStatus.QUEUED
 
 
 def test_staff_start_a_run_with_preset_defaults_filling_blanks(staff_client, no_enqueue, django_capture_on_commit_callbacks):
@@ -63,7 +64,7 @@ def test_staff_start_a_run_with_preset_defaults_filling_blanks(staff_client, no_
     assert response.status_code == 302 and response["Location"] == reverse("run_detail", args=[run.pk])
     assert run.config["epochs"] == 3 and run.config["batch_size"] == 64 and run.config["lr"] == 1e-3
     assert run.config["limit"] == 1000 and run.seed == 5 and run.config["device"] == "cpu"
-    assert no_enqueue == [run.pk]
+    assert no_enqueue == [("worker.tasks.train_run", run.pk)]
 
 
 def test_the_form_reports_bad_values(staff_client, no_enqueue):
@@ -72,12 +73,21 @@ def test_the_form_reports_bad_values(staff_client, no_enqueue):
     assert not TrainingRun.objects.exists()
 
 
-def test_staff_cancel_a_running_run(staff_client):
-    run = TrainingRunFactory(status=RunStatus.RUNNING)
-    response = staff_client.post(reverse("run_cancel", args=[run.pk]))
-    assert response.status_code == 302
+def test_staff_cancel_a_running_run_after_confirming(staff_client, staff_user):
+    run = TrainingRunFactory(status=JobStatus.RUNNING, worker_host="gpu-1 (pid 7)")
+    page = staff_client.get(reverse("run_detail", args=[run.pk])).content.decode()
+    url = reverse("job_cancel", args=["run", run.pk])
+    assert f'href="{url}"' in page
+    confirm = staff_client.get(url).content.decode()
+    assert "Cancel run #" in confirm and "stops it at its next batch" in confirm and "checkpoints are kept" in confirm
     run.refresh_from_db()
-    assert run.cancel_requested and run.status == RunStatus.RUNNING
+    assert not run.cancel_requested  # asking is not doing
+    response = staff_client.post(url)
+    assert response.status_code == 302 and response["Location"] == reverse("run_detail", args=[run.pk])
+    run.refresh_from_db()
+    assert run.cancel_requested and run.status == JobStatus.RUNNING and run.cancelled_by == staff_user
+    page = staff_client.get(reverse("run_detail", args=[run.pk])).content.decode()
+    assert f"cancel requested by {staff_user.username}" in page and f'href="{url}"' not in page
 
 
 def test_posts_without_csrf_token_are_refused(staff_user, no_enqueue):
@@ -85,9 +95,9 @@ def test_posts_without_csrf_token_are_refused(staff_user, no_enqueue):
     client.force_login(staff_user)
     run = TrainingRunFactory()
     assert client.post(reverse("run_new"), {"preset": "seed", "device": "auto"}).status_code == 403
-    assert client.post(reverse("run_cancel", args=[run.pk])).status_code == 403
+    assert client.post(reverse("job_cancel", args=["run", run.pk])).status_code == 403
     run.refresh_from_db()
-    assert run.status == RunStatus.QUEUED and TrainingRun.objects.count() == 1
+    assert run.status == JobStatus.QUEUED and TrainingRun.objects.count() == 1
 
 
 def test_admin_starts_a_run_through_the_service(staff_client, no_enqueue, django_capture_on_commit_callbacks):
@@ -97,19 +107,30 @@ def test_admin_starts_a_run_through_the_service(staff_client, no_enqueue, django
         response = staff_client.post(add_url, {"preset": "fast", "epochs": "1", "device": "auto"})
     run = TrainingRun.objects.get()
     assert response.status_code == 302 and run.config["preset"] == "fast" and run.config["epochs"] == 1
-    assert no_enqueue == [run.pk]
+    assert no_enqueue == [("worker.tasks.train_run", run.pk)]
 
 
 def test_checkpoints_download_for_signed_in_users_only(user_client, settings, client):
-    run = TrainingRunFactory(status=RunStatus.SUCCEEDED)
+    run = TrainingRunFactory(status=JobStatus.SUCCEEDED)
     path = settings.CHECKPOINT_ROOT / f"run-{run.pk}" / "epoch-001.pt"
     path.parent.mkdir(parents=True)
     path.write_bytes(b"weights")
-    checkpoint = run.checkpoints.create(epoch=1, file=f"run-{run.pk}/epoch-001.pt", size=7, sha256="a" * 64,
-                                        val_acc=0.9, val_loss=0.3)
+    checkpoint = run.checkpoints.create(epoch=1, file=f"run-{run.pk}/epoch-001.pt", size=7,
+                                        sha256=hashlib.sha256(b"weights").hexdigest(), val_acc=0.9, val_loss=0.3)
     url = reverse("checkpoint_download", args=[checkpoint.pk])
     response = user_client.get(url)
     assert response.status_code == 200 and b"".join(response.streaming_content) == b"weights"
     assert f"run{run.pk}-epoch001.pt" in response["Content-Disposition"]
     client.logout()
     assert client.get(url).status_code == 302
+
+
+def test_a_changed_or_missing_checkpoint_file_is_not_downloaded(staff_client):
+    checkpoint = checkpoint_with_file()
+    path = Path(checkpoint.file.path)
+    path.write_bytes(b"not what was written")
+    url = reverse("checkpoint_download", args=[checkpoint.pk])
+    response = staff_client.get(url)
+    assert response.status_code == 409 and b"has changed since it was written" in response.content
+    path.unlink()
+    assert staff_client.get(url).status_code == 404

@@ -16,8 +16,11 @@ from django.db import connection
 
 REPO = Path(__file__).resolve().parent.parent
 # fmnistsite.test_settings gives tests a Redis database of their own (TEST_BROKER_URL), so
-# they never meet a developer's queue.
+# they never meet a developer's queue; the session's worker consumes it. Tests that start
+# workers of their own (to kill them, say) give them another database, so that the session's
+# worker never takes their jobs.
 TEST_BROKER_URL = settings.CELERY_BROKER_URL
+PRIVATE_BROKER_URL = os.environ.get("TEST_PRIVATE_BROKER_URL", TEST_BROKER_URL.rsplit("/", 1)[0] + "/14")
 
 
 def database_url() -> str:
@@ -31,18 +34,30 @@ def database_url() -> str:
     raise RuntimeError(f"integration tests don't know how to share {s['ENGINE']}")
 
 
-def flush_broker() -> None:
-    redis.Redis.from_url(TEST_BROKER_URL).flushdb()
+def flush_broker(url: str = TEST_BROKER_URL) -> None:
+    redis.Redis.from_url(url).flushdb()
+
+
+def send_privately(job, broker_url: str = PRIVATE_BROKER_URL) -> None:
+    """Send a job's message, by its task name, to a broker of the test's own, through a Celery
+    app of its own (the project's app talks to the session's broker), as job_send would."""
+    from celery import Celery
+    from django.utils import timezone
+
+    with Celery(broker=broker_url) as sender:
+        sender.send_task(job.task_name, args=[job.pk])
+    type(job).objects.filter(pk=job.pk).update(sent_at=timezone.now(), sends=1)
 
 
 class WorkerProcess:
     def __init__(self, *, media_root: Path, checkpoint_root: Path, log_path: Path, extra_env: dict | None = None,
-                 queue: str = "celery"):
+                 queue: str = "celery", broker_url: str = TEST_BROKER_URL):
         env = dict(os.environ)
         env.update({
             "DJANGO_SETTINGS_MODULE": "fmnistsite.test_settings",
             "DATABASE_URL": database_url(),
-            "CELERY_BROKER_URL": TEST_BROKER_URL,
+            "CELERY_BROKER_URL": broker_url,
+            "TEST_BROKER_URL": broker_url,
             "MEDIA_ROOT": str(media_root),
             "CHECKPOINT_ROOT": str(checkpoint_root),
             "PYTHONUNBUFFERED": "1",
@@ -71,6 +86,19 @@ class WorkerProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-5000:]
 
+    def pool_pids(self) -> list[int]:
+        """The worker's pool processes: its children, found by their parent in /proc."""
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                # pid (comm) state ppid ...; comm may hold spaces, so split after its ')'.
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[1]) == self.process.pid:
+                children.append(int(stat.parent.name))
+        return children
+
     def kill(self) -> None:
         """SIGKILL the whole group: no cleanup, no goodbye, like a lost machine."""
         if self.process.poll() is None:
@@ -85,6 +113,11 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 self.kill()
         self._log.close()
+
+
+def start_private_worker(tmp_dir: Path, name: str, **kwargs) -> WorkerProcess:
+    """A worker of the test's own, on PRIVATE_BROKER_URL (see send_privately)."""
+    return start_worker(tmp_dir, name, broker_url=PRIVATE_BROKER_URL, **kwargs)
 
 
 def start_worker(tmp_dir: Path, name: str = "worker", **kwargs) -> WorkerProcess:

@@ -1,6 +1,7 @@
-"""Celery app, tasks and the PyTorch engine they drive. Start a worker with
-`celery -A worker worker`."""
+"""The Celery worker: thin tasks (worker.tasks), one wrapper that gives every task the job life
+cycle (worker.jobs), and the glue where Django records meet the engine (*_job.py). Start a
+worker with `celery -A worker worker`."""
 
-from worker.celery import app
+from fmnistsite.celery import app
 
 __all__ = ["app"]

@@ -2,36 +2,29 @@
 
 from __future__ import annotations
 
-import time
+import logging
 from pathlib import Path
 
 import numpy as np
 from django.conf import settings
 
-from classifier.models import Photo, TrainingRun, model_input_array
+from classifier.models import Photo, ReportOrigin, TrainingRun, model_input_array
+from classifier.selectors.photos import PHOTOS_EVAL_SET, photos_held_out_labelled_exist
+from classifier.selectors.runs import run_best_checkpoint
+from classifier.services import evaluation as evaluation_services
+from classifier.services import jobs as job_services
+from classifier.services import photos as photo_services
 from classifier.services import training as training_services
+from dataset.eval_sets import FMNIST_TEST
 from dataset.fashion_mnist import training_data
-from worker import engine
-from worker.config import TrainConfig
-from worker.evaluation import CheckpointChanged, load_verified_checkpoint
+from engine.checkpoints import load_verified_checkpoint
+from engine.config import TrainConfig
+from engine.hardware import describe_hardware, torch_version
+from engine.results import EpochResult, Progress
+from engine.training import SavedCheckpoint, train
+from worker.checkpoint_files import checkpoint_path
 
-
-class _Heartbeat:
-    """Turns per-batch progress into a database write at most once per interval.
-
-    Each write also asks whether the run was cancelled, so cancelling takes effect within
-    one interval (RUN_HEARTBEAT_S, a second by default) plus the batch in flight."""
-
-    def __init__(self, run_id: int, interval_s: float) -> None:
-        self.run_id = run_id
-        self.interval_s = interval_s
-        self.last = 0.0
-
-    def __call__(self, progress: engine.Progress) -> None:
-        now = time.monotonic()
-        if now - self.last >= self.interval_s:
-            self.last = now
-            training_services.training_run_heartbeat(run_id=self.run_id, progress=progress.fraction)
+logger = logging.getLogger(__name__)
 
 
 def parent_weights(run: TrainingRun) -> dict | None:
@@ -40,20 +33,14 @@ def parent_weights(run: TrainingRun) -> dict | None:
     if run.parent_checkpoint_id is None:
         return None
     parent = run.parent_checkpoint
-    path = Path(settings.CHECKPOINT_ROOT) / parent.file.name
-    if not path.is_file():
-        raise FileNotFoundError(f"the parent checkpoint's file is missing: {parent.file.name}")
-    try:
-        _model, payload = load_verified_checkpoint(path, parent.sha256, "cpu")
-    except CheckpointChanged:
-        raise ValueError(f"the parent checkpoint's file {parent.file.name} no longer matches its sha256") from None
+    _model, payload = load_verified_checkpoint(checkpoint_path(parent), parent.sha256, "cpu")
     recipe = TrainConfig.from_dict(run.config).recipe
     if (payload["arch"], list(payload["layers"]), payload["head"]) != (recipe.arch, list(recipe.layers), recipe.head):
         # A preset retuned since the parent was trained has other layers: its weights can't be loaded.
-        raise ValueError(
-            f"the parent checkpoint's architecture ({payload['arch']} {payload['layers']}, head {payload['head']}) "
+        raise job_services.JobRefused(
+            f"The parent checkpoint's architecture ({payload['arch']} {payload['layers']}, head {payload['head']}) "
             f"differs from the `{recipe.name}` preset's now ({recipe.arch} {list(recipe.layers)}, head {recipe.head}); "
-            "fine-tune a checkpoint trained with the current preset"
+            "fine-tune a checkpoint trained with the current preset."
         )
     return payload["model"]
 
@@ -67,8 +54,8 @@ def snapshot_photos(run: TrainingRun) -> tuple[np.ndarray, np.ndarray] | None:
     stored = dict(Photo.objects.filter(pk__in=wanted, held_out=False).values_list("pk", "model_input"))
     missing = sorted(set(wanted) - set(stored))
     if missing:
-        raise ValueError(f"{len(missing)} photo(s) of this run's snapshot are gone or held out: "
-                         f"{', '.join(map(str, missing[:10]))}")
+        raise job_services.JobRefused(f"{len(missing)} photo(s) of this run's snapshot are gone or held out: "
+                                      f"{', '.join(map(str, missing[:10]))}")
     ids = sorted(wanted)
     images = np.stack([model_input_array(stored[i]) for i in ids])
     return images, np.asarray([wanted[i] for i in ids], dtype=np.int64)
@@ -79,28 +66,49 @@ def train_and_record(run: TrainingRun) -> None:
     data = training_data(val_size=config.val_size, seed=config.seed, limit=config.limit)
     init_state = parent_weights(run)
     photos = snapshot_photos(run) if config.with_photos else None
+    heartbeat = job_services.Heartbeat(run)
 
     def on_start(device, precision: str) -> None:
         training_services.training_run_record_environment(
-            run_id=run.pk, device=engine.describe_hardware(device), precision=precision,
-            torch_version=engine.torch_version(), dataset_fingerprint=data.fingerprint,
+            run_id=run.pk, device=describe_hardware(device), precision=precision,
+            torch_version=torch_version(), dataset_fingerprint=data.fingerprint,
         )
 
-    def on_epoch(result: engine.EpochResult, saved: engine.SavedCheckpoint) -> None:
+    def on_progress(progress: Progress) -> None:
+        heartbeat(progress.fraction)
+
+    def on_epoch(result: EpochResult, saved: SavedCheckpoint) -> None:
         training_services.training_run_record_epoch(
-            run_id=run.pk, figures=training_services.EpochFigures(**result.__dict__),
-            checkpoint_path=saved.path, sha256=saved.sha256, size=saved.size,
+            run_id=run.pk, figures=result, checkpoint_path=saved.path, sha256=saved.sha256, size=saved.size,
             epochs_total=config.epochs,
         )
 
-    engine.train(
+    train(
         config,
         train_images=data.train_images, train_labels=data.train_labels,
         val_images=data.val_images, val_labels=data.val_labels,
         checkpoint_dir=Path(settings.CHECKPOINT_ROOT) / f"run-{run.pk}",
-        on_start=on_start,
-        on_progress=_Heartbeat(run.pk, interval_s=settings.RUN_HEARTBEAT_S),
-        on_epoch=on_epoch,
+        on_start=on_start, on_progress=on_progress, on_epoch=on_epoch,
         init_state=init_state,
         extra_train=(*photos, config.photo_weight) if photos is not None else None,
     )
+
+
+def after_success(run: TrainingRun) -> None:
+    """Queue what a new model is measured by: its best checkpoint's reports on the test set and
+    on the held-out photos (its two-domain scorecard), and its second opinion on the photos.
+    The run stays succeeded if any of this fails: each can be asked for again from the pages."""
+    checkpoint = run_best_checkpoint(run=run)
+    if checkpoint is None:
+        return
+    datasets = [FMNIST_TEST] + ([PHOTOS_EVAL_SET] if photos_held_out_labelled_exist() else [])
+    for dataset_name in datasets:
+        try:
+            evaluation_services.evaluation_report_create(
+                checkpoint=checkpoint, dataset_name=dataset_name, requested_by=None, origin=ReportOrigin.TRAINING)
+        except Exception:  # noqa: BLE001
+            logger.exception("run %s: could not queue its %s evaluation", run.pk, dataset_name)
+    try:
+        photo_services.photos_predict_candidate(checkpoint=checkpoint)
+    except Exception:  # noqa: BLE001
+        logger.exception("run %s: could not queue its second opinion on the photos", run.pk)

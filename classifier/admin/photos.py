@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
 
+from classifier.admin.jobs import cancel_jobs
 from classifier.models import LabelCorrection, Photo, PredictionJob, PredictionScope
 from classifier.services import photos as photo_services
 
@@ -92,7 +93,7 @@ class PredictionJobAdmin(admin.ModelAdmin):
                     "finished_at")
     list_filter = ("status", "scope")
     readonly_fields = [f.name for f in PredictionJob._meta.fields]
-    actions = ["predict_all_again"]
+    actions = ["predict_all_again", cancel_jobs]
 
     def has_add_permission(self, request):
         return False

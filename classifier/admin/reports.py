@@ -6,6 +6,7 @@ from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 from django.utils.html import format_html
 
+from classifier.admin.jobs import cancel_jobs
 from classifier.models import Checkpoint, EvaluationReport, ReportOrigin
 from classifier.selectors.runs import run_best_checkpoint
 from classifier.services import evaluation as evaluation_services
@@ -61,6 +62,7 @@ class EvaluationReportAdmin(admin.ModelAdmin):
     list_filter = ("status", "dataset_name", "origin")
     search_fields = ("id", "run__id", "dataset_name", "requested_by__username")
     exclude = ("predictions",)
+    actions = [cancel_jobs]
     readonly_fields = [f.name for f in EvaluationReport._meta.fields if f.name != "predictions"]
 
     @admin.display(description="page")

@@ -1,16 +1,18 @@
 """Admin: staff start runs here (the same form and service as the New run page), watch and
 cancel them. Run records are written by workers, so they are read-only here."""
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
+from classifier.admin.jobs import cancel_jobs
 from classifier.admin.reports import evaluate_best_checkpoints
 from classifier.forms import TrainingRunForm
 from classifier.models import Checkpoint, EpochLog, TrainingRun
 from classifier.services import training as training_services
+from classifier.views.jobs import say_queued
 
 
 class EpochLogInline(admin.TabularInline):
@@ -40,7 +42,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
     list_filter = ("status", "preset")
     search_fields = ("id", "note", "created_by__username")
     inlines = [EpochLogInline, CheckpointInline]
-    actions = ["cancel_runs", evaluate_best_checkpoints]
+    actions = [cancel_jobs, evaluate_best_checkpoints]
     readonly_fields = [f.name for f in TrainingRun._meta.fields if f.name != "note"]
 
     @admin.display(description="progress")
@@ -60,7 +62,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
             run = training_services.training_run_create(
                 created_by=request.user, config=form.cleaned_data["config"], note=form.cleaned_data["note"]
             )
-            self.message_user(request, f"Run #{run.pk} queued.", messages.SUCCESS)
+            say_queued(request, run, f"Run #{run.pk} queued.")
             return redirect("run_detail", run_id=run.pk)
         context = {
             **self.admin_site.each_context(request),
@@ -70,12 +72,6 @@ class TrainingRunAdmin(admin.ModelAdmin):
             "has_view_permission": True,
         }
         return TemplateResponse(request, "admin/classifier/trainingrun/add.html", context)
-
-    @admin.action(description="Cancel selected runs")
-    def cancel_runs(self, request, queryset):
-        for run in queryset:
-            training_services.training_run_cancel(run=run, user=request.user)
-        self.message_user(request, f"Cancel requested for {queryset.count()} run(s).")
 
     def has_add_permission(self, request):
         return request.user.is_active and request.user.is_staff

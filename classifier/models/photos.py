@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import io
-from datetime import timedelta
 
 import numpy as np
 from django.conf import settings
 from django.db import models
+from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
 
+from classifier.models.jobs import Job
 from classifier.models.runs import Checkpoint
 from dataset.classes import CLASS_NAMES
 
@@ -130,13 +131,6 @@ class LabelCorrection(models.Model):
         return CLASS_NAMES[self.to_label] if self.to_label is not None else "no label"
 
 
-class JobStatus(models.TextChoices):
-    QUEUED = "queued", "queued"
-    RUNNING = "running", "running"
-    SUCCEEDED = "succeeded", "succeeded"
-    FAILED = "failed", "failed"
-
-
 class PredictionScope(models.TextChoices):
     UNPREDICTED = "unpredicted", "photos without a prediction"
     ALL = "all", "all photos"
@@ -147,25 +141,22 @@ class PredictionTarget(models.TextChoices):
     CANDIDATE = "candidate", "the newest checkpoint's second opinion"
 
 
-class PredictionJob(models.Model):
+class PredictionJob(Job):
     """Predict a batch of photos with one checkpoint, on a worker. Which photos is decided
     when the worker starts: every photo without a prediction then, or every photo."""
 
-    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
+    task_name = "worker.tasks.predict_photos"
+    kind = "prediction"
+    resumable = True  # predicting again from the start writes the same predictions
+
     scope = models.CharField(max_length=16, choices=PredictionScope.choices, default=PredictionScope.UNPREDICTED)
     target = models.CharField(max_length=16, choices=PredictionTarget.choices, default=PredictionTarget.ACTIVE)
     checkpoint = models.ForeignKey(Checkpoint, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="prediction_jobs")
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                      related_name="prediction_jobs")
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    worker_host = models.CharField(max_length=255, blank=True)
     total = models.PositiveIntegerField(default=0, help_text="photos to predict")
     done = models.PositiveIntegerField(default=0, help_text="photos predicted so far")
-    error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -174,19 +165,8 @@ class PredictionJob(models.Model):
         return f"Prediction job #{self.pk} ({self.status})"
 
     @property
-    def is_active(self) -> bool:
-        return self.status in (JobStatus.QUEUED, JobStatus.RUNNING)
+    def requester(self):
+        return self.requested_by
 
-    @property
-    def progress(self) -> float:
-        if self.status == JobStatus.SUCCEEDED:
-            return 1.0
-        return self.done / self.total if self.total else 0.0
-
-    def is_stale(self, now=None) -> bool:
-        """Running, but its worker has not been heard from for longer than allowed."""
-        if self.status != JobStatus.RUNNING:
-            return False
-        now = now or timezone.now()
-        return now - (self.heartbeat_at or self.started_at or self.created_at) > timedelta(
-            seconds=settings.RUN_STALE_AFTER_S)
+    def get_absolute_url(self) -> str:
+        return reverse("prediction_job_detail", args=[self.pk])

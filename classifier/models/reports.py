@@ -1,22 +1,22 @@
 """Evaluation reports: a checkpoint scored on a dataset, kept as a comparable record.
 
-A report is also a job (queued -> running -> succeeded | failed), claimed and heartbeated
-like a training run, so its page can show progress and a dead worker's report gets failed.
+A report is also a job (classifier.models.jobs), so its page shows progress, it can be
+cancelled, and a dead worker's report is scored again.
 """
 
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from datetime import timedelta
 from functools import cached_property
 
 import numpy as np
 from django.conf import settings
 from django.db import models
-from django.utils import timezone
+from django.urls import reverse
 
-from classifier.models.runs import ACTIVE_STATUSES, Checkpoint, RunStatus, TrainingRun
+from classifier.models.jobs import Job
+from classifier.models.runs import Checkpoint, TrainingRun
 from dataset.eval_sets import FMNIST_TEST
 
 # The datasets a report can score, by the name stored on the report, with what users call
@@ -68,7 +68,11 @@ def predictions_unpack(blob: bytes) -> Predictions:
         return Predictions(**{name: arrays[name] for name in PREDICTION_ARRAYS})
 
 
-class EvaluationReport(models.Model):
+class EvaluationReport(Job):
+    task_name = "worker.tasks.evaluate_report"
+    kind = "report"
+    resumable = True  # scoring again from the start gives the same figures
+
     # A report outlives the checkpoint it scored: training prunes all but the best and the
     # last checkpoint, and a finished report stays comparable after its file is gone.
     checkpoint = models.ForeignKey(Checkpoint, null=True, blank=True, on_delete=models.SET_NULL,
@@ -82,24 +86,15 @@ class EvaluationReport(models.Model):
     dataset_fingerprint = models.CharField(max_length=64, blank=True)
     n_samples = models.PositiveIntegerField(default=0)
 
-    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED,
-                              db_index=True)
-    progress = models.FloatField(default=0.0, help_text="0 to 1, over the dataset's images")
-    error = models.TextField(blank=True)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                      on_delete=models.SET_NULL, related_name="evaluation_reports")
     origin = models.CharField(max_length=16, choices=ReportOrigin.choices, default=ReportOrigin.PAGE)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    worker_host = models.CharField(max_length=255, blank=True)
     device = models.CharField(max_length=100, blank=True, help_text="the device actually used")
     precision = models.CharField(max_length=8, blank=True, help_text="fp32 or bf16")
     seconds = models.FloatField(null=True, blank=True, help_text="loading, inference and metrics")
 
     # The figures. accuracy and loss are columns so lists can show and sort them; the rest is
-    # worker.metrics' output: class_names, per_class, macro, calibration (ece, bins).
+    # engine.metrics' output: class_names, per_class, macro, calibration (ece, bins).
     accuracy = models.FloatField(null=True, blank=True)
     loss = models.FloatField(null=True, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
@@ -125,16 +120,11 @@ class EvaluationReport(models.Model):
         return DATASET_LABELS.get(self.dataset_name, self.dataset_name)
 
     @property
-    def is_active(self) -> bool:
-        return self.status in ACTIVE_STATUSES
+    def requester(self):
+        return self.requested_by
 
-    @property
-    def is_finished(self) -> bool:
-        return not self.is_active
-
-    @property
-    def succeeded(self) -> bool:
-        return self.status == RunStatus.SUCCEEDED
+    def get_absolute_url(self) -> str:
+        return reverse("report_detail", args=[self.pk])
 
     @property
     def class_names(self) -> list[str]:
@@ -143,18 +133,6 @@ class EvaluationReport(models.Model):
     @property
     def ece(self) -> float | None:
         return self.metrics.get("calibration", {}).get("ece")
-
-    def duration(self) -> timedelta | None:
-        if self.started_at is None:
-            return None
-        return (self.finished_at or timezone.now()) - self.started_at
-
-    def is_stale(self, now=None) -> bool:
-        if self.status != RunStatus.RUNNING:
-            return False
-        now = now or timezone.now()
-        last_sign = self.heartbeat_at or self.started_at or self.created_at
-        return now - last_sign > timedelta(seconds=settings.RUN_STALE_AFTER_S)
 
     @cached_property
     def prediction_table(self) -> Predictions:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
-from datetime import timedelta
 
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage
 from django.db import models
+from django.urls import reverse
 from django.utils import timezone
+
+from classifier.models.jobs import Job
 
 
 class CheckpointStorage(FileSystemStorage):
@@ -29,38 +31,26 @@ def checkpoint_storage() -> FileSystemStorage:
     return CheckpointStorage()
 
 
-class RunStatus(models.TextChoices):
-    QUEUED = "queued", "queued"
-    RUNNING = "running", "running"
-    SUCCEEDED = "succeeded", "succeeded"
-    FAILED = "failed", "failed"
-    CANCELLED = "cancelled", "cancelled"
+class TrainingRun(Job):
+    task_name = "worker.tasks.train_run"
+    kind = "run"
+    # Not resumed after its worker died: starting hours of training again unasked would
+    # surprise more than help; it fails with the reason, and staff start it again.
+    resumable = False
 
-
-ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
-
-
-class TrainingRun(models.Model):
-    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED,
-                              db_index=True)
-    # The full TrainConfig as a dict (worker.config.TrainConfig.to_dict()).
+    # The full TrainConfig as a dict (engine.config.TrainConfig.to_dict()).
     config = models.JSONField()
     preset = models.CharField(max_length=32)
     seed = models.BigIntegerField()
     note = models.CharField(max_length=200, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                    on_delete=models.SET_NULL, related_name="training_runs")
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     # Filled in by the worker that claims the run.
-    worker_host = models.CharField(max_length=255, blank=True)
     device = models.CharField(max_length=100, blank=True, help_text="the device actually used")
     precision = models.CharField(max_length=8, blank=True, help_text="fp32 or bf16")
     torch_version = models.CharField(max_length=50, blank=True)
     dataset_fingerprint = models.CharField(max_length=64, blank=True)
-    error = models.TextField(blank=True)
 
     # Fine-tunes: the checkpoint they start from, and exactly which labelled photos (with which
     # labels) they trained on, so the run can be reproduced and compared with its parent.
@@ -69,10 +59,7 @@ class TrainingRun(models.Model):
     photo_snapshot = models.JSONField(null=True, blank=True, help_text="[[photo id, label], ...]")
     photo_snapshot_fingerprint = models.CharField(max_length=64, blank=True)
 
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    progress = models.FloatField(default=0.0, help_text="0 to 1, over all epochs")
     epochs_done = models.PositiveIntegerField(default=0)
-    cancel_requested = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -85,32 +72,11 @@ class TrainingRun(models.Model):
         return int(self.config.get("epochs", 0))
 
     @property
-    def is_active(self) -> bool:
-        return self.status in ACTIVE_STATUSES
+    def requester(self):
+        return self.created_by
 
-    @property
-    def is_finished(self) -> bool:
-        return not self.is_active
-
-    def duration(self) -> timedelta | None:
-        if self.started_at is None:
-            return None
-        return (self.finished_at or timezone.now()) - self.started_at
-
-    def time_left(self) -> timedelta | None:
-        """Linear estimate from the time spent so far; None until there is something to go on."""
-        elapsed = self.duration()
-        if self.status != RunStatus.RUNNING or elapsed is None or self.progress <= 0.01:
-            return None
-        return elapsed * ((1 - self.progress) / self.progress)
-
-    def is_stale(self, now=None) -> bool:
-        """Running, but its worker has not been heard from for longer than allowed."""
-        if self.status != RunStatus.RUNNING:
-            return False
-        now = now or timezone.now()
-        last_sign = self.heartbeat_at or self.started_at or self.created_at
-        return now - last_sign > timedelta(seconds=settings.RUN_STALE_AFTER_S)
+    def get_absolute_url(self) -> str:
+        return reverse("run_detail", args=[self.pk])
 
 
 class EpochLog(models.Model):

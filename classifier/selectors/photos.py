@@ -10,9 +10,7 @@ from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
-from classifier.models import (
-    Checkpoint, JobStatus, LabelCorrection, Photo, PredictionJob, RunStatus, model_input_array,
-)
+from classifier.models import Checkpoint, JobStatus, LabelCorrection, Photo, PredictionJob, model_input_array
 from classifier.selectors.promotions import active_checkpoint
 from dataset.classes import NUM_CLASSES
 from dataset.eval_sets import EvalSet, fingerprint_of
@@ -65,7 +63,7 @@ def checkpoint_for_prediction() -> Checkpoint | None:
 def newest_checkpoint() -> Checkpoint | None:
     """The best checkpoint of the most recent succeeded run."""
     return (
-        Checkpoint.objects.filter(run__status=RunStatus.SUCCEEDED)
+        Checkpoint.objects.filter(run__status=JobStatus.SUCCEEDED)
         .select_related("run")
         .order_by(F("run__finished_at").desc(nulls_last=True), "-run_id", "-val_acc", "epoch")
         .first()
@@ -74,7 +72,7 @@ def newest_checkpoint() -> Checkpoint | None:
 
 def checkpoints_for_choice() -> QuerySet[Checkpoint]:
     """Checkpoints staff may predict with, newest run first."""
-    return Checkpoint.objects.filter(run__status=RunStatus.SUCCEEDED).select_related("run").order_by(
+    return Checkpoint.objects.filter(run__status=JobStatus.SUCCEEDED).select_related("run").order_by(
         "-run_id", "-epoch")
 
 
@@ -87,7 +85,7 @@ class GalleryFilters:
     split: str = ""
 
     @classmethod
-    def from_query(cls, query) -> "GalleryFilters":
+    def from_query(cls, query) -> GalleryFilters:
         """From a request's GET parameters; anything unknown falls back to the default."""
         def class_or_none(name: str) -> int | None:
             value = query.get(name, "")
@@ -182,7 +180,3 @@ def photos_eval_set() -> EvalSet:
 def photo_sample_image_url(sample_key: str) -> str:
     """For a report on the "photos" set: the URL of what the model saw for sample ``photo id``."""
     return reverse("photo_model_input", args=[int(sample_key)])
-
-
-def photo_sample_page_url(sample_key: str) -> str:
-    return reverse("photo_detail", args=[int(sample_key)])

@@ -15,7 +15,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
 from classifier.charts import diff_style, heat_style, reliability_diagram
-from classifier.models import EvaluationReport, RunStatus, TrainingRun
+from classifier.models import EvaluationReport, JobStatus, TrainingRun
 from classifier.selectors.photos import PHOTOS_EVAL_SET, photo_sample_image_url
 from dataset.eval_sets import FMNIST_TEST
 
@@ -40,17 +40,17 @@ def reports_for_run(*, run: TrainingRun) -> list[EvaluationReport]:
 
 def reports_comparable(*, report: EvaluationReport) -> list[EvaluationReport]:
     """Succeeded reports on the same dataset, the ones a comparison with this one makes sense for."""
-    return list(_reports().filter(dataset_name=report.dataset_name, status=RunStatus.SUCCEEDED)
+    return list(_reports().filter(dataset_name=report.dataset_name, status=JobStatus.SUCCEEDED)
                 .exclude(pk=report.pk))
 
 
 def reports_succeeded() -> list[EvaluationReport]:
-    return list(_reports().filter(status=RunStatus.SUCCEEDED))
+    return list(_reports().filter(status=JobStatus.SUCCEEDED))
 
 
 def run_latest_succeeded() -> TrainingRun | None:
     """The run `manage.py evaluate --latest` means: the last to succeed with a checkpoint."""
-    return TrainingRun.objects.filter(status=RunStatus.SUCCEEDED, checkpoints__isnull=False).order_by(
+    return TrainingRun.objects.filter(status=JobStatus.SUCCEEDED, checkpoints__isnull=False).order_by(
         "-finished_at", "-pk").first()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from django.db.models import Max, QuerySet
 from django.shortcuts import get_object_or_404
 
@@ -34,3 +36,20 @@ def run_best_checkpoint(*, run: TrainingRun) -> Checkpoint | None:
 
 def checkpoint_get(*, checkpoint_id: int) -> Checkpoint:
     return get_object_or_404(Checkpoint.objects.select_related("run"), pk=checkpoint_id)
+
+
+def checkpoint_file_problem(*, checkpoint: Checkpoint) -> str | None:
+    """Why the checkpoint's file can't be used (missing, or not the bytes whose sha256 was
+    recorded when it was written), or None when it is intact. Hashing a few MB costs
+    milliseconds, and a swapped file must never become the model that predicts."""
+    digest = hashlib.sha256()
+    try:
+        with checkpoint.file.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    except (FileNotFoundError, OSError):
+        return f"The file of checkpoint #{checkpoint.pk} ({checkpoint.file.name}) is missing."
+    if digest.hexdigest() != checkpoint.sha256:
+        return (f"The file of checkpoint #{checkpoint.pk} has changed since it was written (its sha256 no longer "
+                "matches the one recorded); it can't be used.")
+    return None

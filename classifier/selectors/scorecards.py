@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from classifier.formatting import percent, points
-from classifier.models import Checkpoint, EvaluationReport, RunStatus
+from classifier.models import Checkpoint, EvaluationReport, JobStatus
 from dataset.eval_sets import FMNIST_TEST
 
 PHOTOS = "photos"  # the held-out labelled photos (classifier.selectors.photos)
@@ -59,7 +59,7 @@ def checkpoint_scorecard(*, checkpoint: Checkpoint | None) -> Scorecard:
     reports: dict[str, EvaluationReport] = {}
     if checkpoint is not None:
         for report in (EvaluationReport.objects.defer("predictions")
-                       .filter(checkpoint=checkpoint, status=RunStatus.SUCCEEDED,
+                       .filter(checkpoint=checkpoint, status=JobStatus.SUCCEEDED,
                                dataset_name__in=[name for name, _ in DOMAINS])
                        .order_by("-finished_at", "-pk")):
             reports.setdefault(report.dataset_name, report)

@@ -1,44 +1,30 @@
 """Everything that changes an evaluation report, whoever asks: the run page, the admin, the
-training task (after a run succeeds), `manage.py evaluate`.
-
-`evaluation_report_run` is the one code path that scores a report; the Celery task and the
-command (in-process) both call it. It imports the engine (torch) inside the function, so the
-web process can import this module to create and enqueue reports.
+training task (after a run succeeds), `manage.py evaluate`. The scoring itself runs on a
+worker, or in the command's process, through worker.evaluation_job; its life cycle is every
+job's (classifier.services.jobs).
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import time
-import traceback
-from datetime import timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
-from django.utils import timezone
 
-from classifier.models import (
-    DATASET_LABELS, Checkpoint, EvaluationReport, Predictions, ReportOrigin, RunStatus,
-)
+from classifier.models import DATASET_LABELS, Checkpoint, EvaluationReport, Predictions, ReportOrigin
 from classifier.models.reports import predictions_pack
 from classifier.selectors.photos import PHOTOS_EVAL_SET, photos_eval_set
+from classifier.services.jobs import JobRefused, job_alive, job_enqueue
 from dataset.eval_sets import FMNIST_TEST, EvalSet, fmnist_test_set
 from dataset.fashion_mnist import DatasetNotFound
 from dataset.photo_sets import load_labelled_set, parse_set_name
-
-if TYPE_CHECKING:
-    from worker.evaluation import EvaluationResult
+from engine.results import EvaluationResult
 
 logger = logging.getLogger(__name__)
 
 
-class EvaluationError(Exception):
+class EvaluationError(JobRefused):
     """A report cannot be scored; the message says why, in words for the report page."""
 
 
@@ -46,14 +32,11 @@ class UnknownDataset(EvaluationError):
     pass
 
 
-class ReportLost(Exception):
-    """This process no longer owns the report (the sweep failed it, or it was deleted)."""
-
-
-def evaluation_dataset_resolve(name: str) -> EvalSet:
+def evaluation_dataset_resolve(name: str, *, on_progress: Callable[[int, int], None] | None = None) -> EvalSet:
     """The one place a report's dataset name becomes images and labels: "fmnist-test", "photos"
     (the held-out labelled photos in the database), or the path of a folder of class folders or
-    a CSV manifest (an outside set, preprocessed exactly as uploads are)."""
+    a CSV manifest (an outside set, preprocessed exactly as uploads are, file by file:
+    on_progress(done, total) after each)."""
     if name == FMNIST_TEST:
         try:
             return fmnist_test_set()
@@ -68,7 +51,7 @@ def evaluation_dataset_resolve(name: str) -> EvalSet:
     if is_path_dataset(name):
         skipped: list = []
         try:
-            eval_set = load_labelled_set(name, skipped=skipped)
+            eval_set = load_labelled_set(name, skipped=skipped, on_progress=on_progress)
         except ValueError as exc:
             raise EvaluationError(f"{name}: {exc}") from None
         if not len(eval_set):
@@ -89,29 +72,21 @@ def _check_dataset_name(name: str, *, allow_paths: bool = False) -> None:
                          + (", or the absolute path of a folder or .csv manifest" if allow_paths else ""))
 
 
-def _enqueue_evaluation(report_id: int) -> None:
-    from worker.tasks.evaluation import evaluate_report
-
-    evaluate_report.delay(report_id)
-
-
 def evaluation_report_create(*, checkpoint: Checkpoint, dataset_name: str = FMNIST_TEST,
                              requested_by: AbstractBaseUser | None, origin: str = ReportOrigin.PAGE,
                              enqueue: bool = True, allow_paths: bool = False) -> EvaluationReport:
     """Record a queued report and send it to a worker once the transaction commits.
 
     Staff only when a person asks; requested_by=None is the system (after training, or the
-    command). A report of the same checkpoint and dataset that is still queued or running is
-    returned instead of queueing a second one. enqueue=False: the caller runs it in-process.
+    command). A report of the same checkpoint and dataset that will be scored anyway (queued or
+    running, and not stale) is returned instead of queueing a second one. enqueue=False: the caller runs it in-process.
     allow_paths: a folder or manifest on the server's disk may be named (the shell only, never a
     page: a web form must not read arbitrary paths)."""
     if requested_by is not None and not requested_by.is_staff:
         raise PermissionDenied("only staff can evaluate checkpoints")
     _check_dataset_name(dataset_name, allow_paths=allow_paths)
     if enqueue:
-        pending = EvaluationReport.objects.filter(
-            checkpoint=checkpoint, dataset_name=dataset_name, status__in=(RunStatus.QUEUED, RunStatus.RUNNING)
-        ).first()
+        pending = job_alive(EvaluationReport.objects.filter(checkpoint=checkpoint, dataset_name=dataset_name))
         if pending is not None:
             return pending
     report = EvaluationReport.objects.create(
@@ -120,58 +95,19 @@ def evaluation_report_create(*, checkpoint: Checkpoint, dataset_name: str = FMNI
         origin=origin,
     )
     if enqueue:
-        transaction.on_commit(lambda: _enqueue_evaluation(report.pk))
+        job_enqueue(job=report)
     logger.info("report %s queued for checkpoint %s on %s by %s", report.pk, checkpoint.pk, dataset_name,
                 requested_by)
     return report
 
 
-def evaluation_report_claim(*, report_id: int, worker_host: str) -> EvaluationReport | None:
-    """Take a queued report. None if it is gone or someone else has it."""
-    now = timezone.now()
-    claimed = EvaluationReport.objects.filter(pk=report_id, status=RunStatus.QUEUED).update(
-        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, worker_host=worker_host,
-    )
-    if not claimed:
-        return None
-    return EvaluationReport.objects.select_related("checkpoint").get(pk=report_id)
-
-
-def evaluation_report_heartbeat(*, report_id: int, progress: float) -> None:
-    if not EvaluationReport.objects.filter(pk=report_id, status=RunStatus.RUNNING).update(
-        heartbeat_at=timezone.now(), progress=progress
-    ):
-        raise ReportLost(f"report {report_id} is no longer running here")
-
-
-def evaluation_report_fail(*, report_id: int, error: str) -> bool:
-    return bool(
-        EvaluationReport.objects.filter(pk=report_id, status__in=(RunStatus.QUEUED, RunStatus.RUNNING)).update(
-            status=RunStatus.FAILED, finished_at=timezone.now(), error=error
-        )
-    )
-
-
-def _checkpoint_path(report: EvaluationReport) -> Path:
-    if report.checkpoint is None:
-        raise EvaluationError(
-            f"Checkpoint epoch {report.checkpoint_epoch} of run #{report.run_id} was deleted "
-            "(training keeps only the best and the last)."
-        )
-    path = Path(report.checkpoint.file.path)
-    if not path.is_file():
-        raise EvaluationError(f"The checkpoint file is missing: {path}")
-    return path
-
-
-def evaluation_report_record_result(*, report_id: int, result: "EvaluationResult") -> None:
-    """Store a running report's figures and per-sample predictions, and mark it succeeded."""
+def evaluation_result_fields(result: EvaluationResult) -> dict:
+    """A report's stored figures and per-sample predictions, stored with its success."""
     summary = result.summary
     sample_keys = None if result.sample_keys == [str(i) for i in range(summary.n)] else result.sample_keys
     predictions = Predictions(labels=summary.labels, predicted=summary.predicted, top_classes=summary.top_classes,
                               top_probs=summary.top_probs, true_probs=summary.true_probs)
-    stored = EvaluationReport.objects.filter(pk=report_id, status=RunStatus.RUNNING).update(
-        status=RunStatus.SUCCEEDED, finished_at=timezone.now(), heartbeat_at=timezone.now(), progress=1.0,
+    return dict(
         dataset_fingerprint=result.dataset_fingerprint, n_samples=summary.n,
         device=result.device, precision=result.precision, seconds=result.seconds,
         accuracy=summary.accuracy, loss=summary.loss,
@@ -184,89 +120,9 @@ def evaluation_report_record_result(*, report_id: int, result: "EvaluationResult
         confusion_matrix=summary.confusion_matrix.tolist(),
         predictions=predictions_pack(predictions), sample_keys=sample_keys,
     )
-    if not stored:
-        raise ReportLost(f"report {report_id} stopped running before its result was stored")
-
-
-class _Progress:
-    """Heartbeats at most once per RUN_HEARTBEAT_S, and the caller's own progress each batch."""
-
-    def __init__(self, report_id: int, forward: Callable[[int, int], None] | None) -> None:
-        self.report_id, self.forward, self.last = report_id, forward, 0.0
-
-    def __call__(self, done: int, total: int) -> None:
-        now = time.monotonic()
-        if now - self.last >= settings.RUN_HEARTBEAT_S or done == total:
-            self.last = now
-            evaluation_report_heartbeat(report_id=self.report_id, progress=done / total if total else 1.0)
-        if self.forward is not None:
-            self.forward(done, total)
-
-
-def _this_host() -> str:
-    return f"{socket.gethostname()} (pid {os.getpid()})"
-
-
-def evaluation_report_run(*, report_id: int, worker_host: str | None = None, device: str = "auto",
-                          on_progress: Callable[[int, int], None] | None = None) -> EvaluationReport | None:
-    """Claim a queued report, score its checkpoint, store the figures. One code path for the task
-    and `manage.py evaluate`.
-
-    Returns the report, succeeded or failed with its reason; None if it was not queued (another
-    worker has it, or it is gone). A checkpoint file that is missing or whose sha256 differs
-    from the one recorded is refused."""
-    report = evaluation_report_claim(report_id=report_id, worker_host=worker_host or _this_host())
-    if report is None:
-        logger.info("report %s: not queued any more", report_id)
-        return None
-    try:
-        path = _checkpoint_path(report)
-        eval_set = evaluation_dataset_resolve(report.dataset_name)
-        from worker.evaluation import CheckpointRefused, evaluate_checkpoint  # torch: workers and the command
-
-        try:
-            result = evaluate_checkpoint(path, eval_set, expected_sha256=report.checkpoint_sha256, device=device,
-                                         on_progress=_Progress(report.pk, on_progress))
-        except CheckpointRefused as exc:
-            raise EvaluationError(str(exc)) from None
-        evaluation_report_record_result(report_id=report.pk, result=result)
-    except ReportLost as exc:
-        logger.warning("report %s: %s", report_id, exc)
-    except EvaluationError as exc:
-        logger.warning("report %s refused: %s", report_id, exc)
-        evaluation_report_fail(report_id=report_id, error=str(exc))
-    except Exception as exc:  # noqa: BLE001 - any failure must end up on the report, with its reason
-        logger.exception("report %s failed", report_id)
-        evaluation_report_fail(
-            report_id=report_id, error=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=8)}"
-        )
-    else:
-        logger.info("report %s: accuracy %.4f on %s images", report_id, result.summary.accuracy, result.summary.n)
-    return EvaluationReport.objects.filter(pk=report_id).first()
-
-
-def evaluation_reports_sweep(*, stale_after_s: int | None = None) -> list[int]:
-    """Fail every running report whose worker has gone quiet. Returns the ids it failed."""
-    stale_after = timedelta(seconds=settings.RUN_STALE_AFTER_S if stale_after_s is None else stale_after_s)
-    cutoff = timezone.now() - stale_after
-    failed = []
-    for report in EvaluationReport.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=cutoff).only(
-        "pk", "heartbeat_at", "worker_host"
-    ):
-        error = (
-            f"The worker stopped responding: no heartbeat since {report.heartbeat_at:%Y-%m-%d %H:%M:%S %Z} "
-            f"(worker {report.worker_host or 'unknown'}). It was probably killed or lost its machine."
-        )
-        if EvaluationReport.objects.filter(pk=report.pk, status=RunStatus.RUNNING, heartbeat_at__lt=cutoff).update(
-            status=RunStatus.FAILED, finished_at=timezone.now(), error=error
-        ):
-            failed.append(report.pk)
-            logger.warning("report %s marked failed: %s", report.pk, error)
-    return failed
 
 
 __all__ = [
-    "EvaluationError", "ReportLost", "UnknownDataset", "evaluation_dataset_resolve", "evaluation_report_claim",
-    "evaluation_report_create", "evaluation_report_fail", "evaluation_report_heartbeat",
-    "evaluation_report_record_result", "evaluation_report_run", "evaluation_reports_sweep",
+    "EvaluationError", "UnknownDataset", "evaluation_dataset_resolve", "evaluation_report_create",
+    "evaluation_result_fields",
 ]

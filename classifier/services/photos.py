@@ -14,8 +14,7 @@ import os
 import re
 import secrets
 import unicodedata
-from datetime import timedelta
-from typing import Iterable
+from collections.abc import Iterable
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -23,18 +22,31 @@ from django.core.exceptions import PermissionDenied
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import Q
 from django.utils import timezone
 from PIL import Image
 
 from classifier.models import (
-    Checkpoint, JobStatus, LabelCorrection, Photo, PredictionJob, PredictionScope, PredictionTarget,
+    Checkpoint,
+    JobStatus,
+    LabelCorrection,
+    Photo,
+    PredictionJob,
+    PredictionScope,
+    PredictionTarget,
 )
 from classifier.selectors.photos import checkpoint_for_prediction
+from classifier.services.jobs import job_alive, job_enqueue, job_heartbeat
 from dataset.classes import CLASS_NAMES, NUM_CLASSES
 from dataset.photo_split import is_held_out
 from dataset.photos import (
-    PREPROCESS_VERSION, PhotoUnreadable, flatten_alpha, open_photo, orient, preprocess, working_copy,
+    PREPROCESS_VERSION,
+    PhotoUnreadable,
+    flatten_alpha,
+    open_photo,
+    orient,
+    preprocess,
+    working_copy,
 )
 
 logger = logging.getLogger(__name__)
@@ -261,16 +273,6 @@ def _label_name(label: int | None) -> str:
 # --- prediction jobs ----------------------------------------------------------------------
 
 
-class PredictionJobLost(Exception):
-    """The worker no longer owns the job (the sweep failed it, or it was never claimed)."""
-
-
-def _enqueue_prediction(job_id: int) -> None:
-    from worker.tasks.photos import predict_photos  # the web only sends; the worker imports torch
-
-    predict_photos.delay(job_id)
-
-
 def photos_predict(*, scope: str, checkpoint: Checkpoint, user: AbstractBaseUser | None) -> PredictionJob:
     """Queue a prediction job, sent to a worker once the transaction commits. Predicting all
     photos again (with another checkpoint, say) is for staff."""
@@ -279,39 +281,21 @@ def photos_predict(*, scope: str, checkpoint: Checkpoint, user: AbstractBaseUser
     if scope == PredictionScope.ALL and not (user is not None and user.is_staff):
         raise PermissionDenied("only staff can predict all photos again")
     job = PredictionJob.objects.create(scope=scope, checkpoint=checkpoint, requested_by=user)
-    transaction.on_commit(lambda: _enqueue_prediction(job.pk))
+    job_enqueue(job=job)
     logger.info("prediction job %s queued by %s: %s with checkpoint %s", job.pk, user, scope, checkpoint.pk)
     return job
 
 
 def photos_predict_new(*, user: AbstractBaseUser | None) -> PredictionJob | None:
     """Make sure photos without a prediction get one: queue a job unless one that has not
-    started yet will already see them. None when no checkpoint can predict yet."""
+    started yet, and is not stale, will already see them. None when no checkpoint can predict yet."""
     checkpoint = checkpoint_for_prediction()
     if checkpoint is None:
         return None
-    waiting = PredictionJob.objects.filter(
-        status=JobStatus.QUEUED, scope=PredictionScope.UNPREDICTED, checkpoint=checkpoint,
-    ).order_by("pk").first()
+    waiting = job_alive(PredictionJob.objects.filter(
+        status=JobStatus.QUEUED, scope=PredictionScope.UNPREDICTED, target=PredictionTarget.ACTIVE,
+        checkpoint=checkpoint))
     return waiting or photos_predict(scope=PredictionScope.UNPREDICTED, checkpoint=checkpoint, user=user)
-
-
-def prediction_job_claim(*, job_id: int, worker_host: str) -> PredictionJob | None:
-    """Take a queued job for this worker. None if it is gone or someone else has it."""
-    now = timezone.now()
-    if not PredictionJob.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
-        status=JobStatus.RUNNING, started_at=now, heartbeat_at=now, worker_host=worker_host,
-    ):
-        return None
-    return PredictionJob.objects.select_related("checkpoint").get(pk=job_id)
-
-
-def prediction_job_start(*, job_id: int, total: int) -> None:
-    _running(job_id).update(total=total, done=0, heartbeat_at=timezone.now())
-
-
-def _running(job_id: int) -> QuerySet[PredictionJob]:
-    return PredictionJob.objects.filter(pk=job_id, status=JobStatus.RUNNING)
 
 
 def photos_predict_candidate(*, checkpoint: Checkpoint) -> PredictionJob | None:
@@ -321,60 +305,35 @@ def photos_predict_candidate(*, checkpoint: Checkpoint) -> PredictionJob | None:
         return None
     job = PredictionJob.objects.create(scope=PredictionScope.ALL, target=PredictionTarget.CANDIDATE,
                                        checkpoint=checkpoint)
-    transaction.on_commit(lambda: _enqueue_prediction(job.pk))
+    job_enqueue(job=job)
     logger.info("candidate prediction job %s queued with checkpoint %s", job.pk, checkpoint.pk)
     return job
 
 
-def prediction_job_record(*, job_id: int, checkpoint: Checkpoint,
-                          results: list[tuple[int, list[float]]]) -> None:
-    """Store one batch's predictions, (photo id, ten probabilities) each, and the progress."""
+def prediction_job_start(*, job: PredictionJob, total: int) -> None:
+    """The worker has decided which photos: this many."""
+    job.total, job.done = total, 0
+    job_heartbeat(job=job, progress=0.0, total=total, done=0)
+
+
+def prediction_job_record(*, job: PredictionJob, results: list[tuple[int, list[float]]]) -> None:
+    """Store one batch's predictions, (photo id, ten probabilities) each, with the progress. Each
+    batch is a heartbeat: a job cancelled or taken back meanwhile stores nothing more."""
     now = timezone.now()
+    done = job.done + len(results)
     with transaction.atomic():
-        job = _running(job_id).only("target").first()
-        if job is None or not _running(job_id).update(done=F("done") + len(results), heartbeat_at=now):
-            raise PredictionJobLost(f"prediction job {job_id} is no longer running on this worker")
+        job_heartbeat(job=job, progress=done / job.total if job.total else 1.0, done=done)
+        candidate = job.target == PredictionTarget.CANDIDATE
         photos = []
         for photo_id, probabilities in results:
             best = max(range(len(probabilities)), key=probabilities.__getitem__)
-            if job.target == PredictionTarget.CANDIDATE:
+            if candidate:
                 photos.append(Photo(pk=photo_id, candidate_label=best, candidate_confidence=probabilities[best],
-                                    candidate_by=checkpoint))
+                                    candidate_by=job.checkpoint))
             else:
                 photos.append(Photo(pk=photo_id, predicted_label=best, confidence=probabilities[best],
-                                    probabilities=probabilities, predicted_by=checkpoint, predicted_at=now))
-        fields = (["candidate_label", "candidate_confidence", "candidate_by"] if job.target == PredictionTarget.CANDIDATE
+                                    probabilities=probabilities, predicted_by=job.checkpoint, predicted_at=now))
+        fields = (["candidate_label", "candidate_confidence", "candidate_by"] if candidate
                   else ["predicted_label", "confidence", "probabilities", "predicted_by", "predicted_at"])
         Photo.objects.bulk_update(photos, fields, batch_size=500)
-
-
-def prediction_job_succeed(*, job_id: int) -> bool:
-    now = timezone.now()
-    return bool(_running(job_id).update(status=JobStatus.SUCCEEDED, finished_at=now, heartbeat_at=now))
-
-
-def prediction_job_fail(*, job_id: int, error: str) -> bool:
-    """Mark a job failed with its reason, whether it was running or had not started."""
-    return bool(
-        PredictionJob.objects.filter(pk=job_id, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).update(
-            status=JobStatus.FAILED, finished_at=timezone.now(), error=error,
-        )
-    )
-
-
-def prediction_jobs_sweep(*, stale_after_s: int | None = None) -> list[int]:
-    """Fail every running prediction job whose worker has gone quiet; the ids it failed.
-
-    Called wherever training_runs_sweep is: at worker start, periodically, `manage.py sweep_runs`."""
-    stale_after = timedelta(seconds=settings.RUN_STALE_AFTER_S if stale_after_s is None else stale_after_s)
-    cutoff = timezone.now() - stale_after
-    failed = []
-    for job in PredictionJob.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff):
-        error = (f"The worker stopped responding: no heartbeat since {job.heartbeat_at:%Y-%m-%d %H:%M:%S %Z} "
-                 f"(worker {job.worker_host or 'unknown'}). Predict again to retry.")
-        if PredictionJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING, heartbeat_at__lt=cutoff).update(
-            status=JobStatus.FAILED, finished_at=timezone.now(), error=error,
-        ):
-            failed.append(job.pk)
-            logger.warning("prediction job %s marked failed: %s", job.pk, error)
-    return failed
+    job.done = done

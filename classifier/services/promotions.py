@@ -9,8 +9,9 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
-from classifier.models import Checkpoint, Photo, PredictionScope, Promotion, RunStatus
+from classifier.models import Checkpoint, JobStatus, Photo, PredictionScope, Promotion
 from classifier.selectors.promotions import promotion_latest
+from classifier.selectors.runs import checkpoint_file_problem
 from classifier.selectors.scorecards import checkpoint_scorecard, promotion_warnings, scorecard_snapshot
 from classifier.services.photos import photos_predict
 
@@ -37,8 +38,11 @@ def checkpoint_promote(*, checkpoint: Checkpoint, user: AbstractBaseUser, reason
     reason = reason.strip()
     if not reason:
         raise ValidationError("Say why: the reason is kept in the model's history.")
-    if checkpoint.run.status != RunStatus.SUCCEEDED:
+    if checkpoint.run.status != JobStatus.SUCCEEDED:
         raise ValidationError("Only checkpoints of succeeded runs can become the active model.")
+    problem = checkpoint_file_problem(checkpoint=checkpoint)
+    if problem:
+        raise ValidationError(problem)
     # Locks the latest promotion's row, so two staff promoting at once are serialised.
     latest = Promotion.objects.select_for_update().order_by("-created_at", "-pk").first()
     current = latest.checkpoint if latest else None

@@ -77,3 +77,11 @@ def domain(scorecard, dataset_name: str):
 def model_input_src(photo) -> str:
     """What the model sees, inline as a data URI: a gallery page needs no request per photo."""
     return "data:image/png;base64," + base64.b64encode(photo.model_input_png()).decode("ascii")
+
+
+@register.filter
+def can_cancel(job, user) -> bool:
+    """{% if job|can_cancel:user %}: whether to offer this user the job's Cancel button."""
+    from classifier.services.jobs import job_can_cancel
+
+    return job_can_cancel(job=job, user=user)

@@ -16,7 +16,8 @@ from classifier.selectors import scorecards as scorecard_selectors
 from classifier.services import promotions as promotion_services
 from classifier.services import training as training_services
 from classifier.views.access import staff_required
-from worker.config import FINETUNE_PHOTO_WEIGHT
+from classifier.views.jobs import say_queued
+from engine.config import FINETUNE_PHOTO_WEIGHT
 
 
 class PromoteForm(forms.Form):
@@ -106,8 +107,8 @@ def checkpoint_finetune(request, checkpoint_id: int):
         except ValidationError as exc:
             form.add_error(None, exc.messages[0])
         else:
-            messages.success(request, f"Run #{run.pk} queued: a fine-tune of checkpoint #{checkpoint.pk}"
-                                      + (f" with {len(run.photo_snapshot)} labelled photos." if run.photo_snapshot else "."))
+            say_queued(request, run, f"Run #{run.pk} queued: a fine-tune of checkpoint #{checkpoint.pk}"
+                       + (f" with {len(run.photo_snapshot)} labelled photos." if run.photo_snapshot else "."))
             return redirect("run_detail", run_id=run.pk)
     return render(request, "classifier/checkpoint_finetune.html", {
         "checkpoint": checkpoint, "form": form, "train_photos": len(photo_selectors.photos_training_snapshot()),

@@ -20,11 +20,12 @@ from django.views.decorators.http import require_GET, require_POST
 
 from classifier.models import Checkpoint, PredictionScope
 from classifier.selectors import photos as photo_selectors
+from classifier.services import jobs as job_services
 from classifier.services import photos as photo_services
 from classifier.views.access import staff_required
+from classifier.views.jobs import LIVE_POLL_MS, say_queued
 from dataset.classes import CLASS_NAMES
 
-LIVE_POLL_MS = 2000
 PAGE_SIZE = 120
 # The no-script upload form may send several photos in one request; each is checked on its own.
 MAX_FILES_PER_REQUEST = 20
@@ -46,6 +47,8 @@ def _prediction_note(job) -> str:
     if job is None:
         return ("No trained model yet: photos are stored and shown as not predicted yet; staff can "
                 "predict them once a training run succeeds.")
+    if job_services.job_send_failed(job):
+        return f"Stored; prediction job #{job.pk} waits: {job_services.QUEUE_UNREACHABLE}"
     return f"Queued for prediction (job #{job.pk}); the gallery updates by itself when it is done."
 
 
@@ -211,8 +214,8 @@ def correction_revert(request, correction_id: int):
 def photos_predict_all(request):
     checkpoint = get_object_or_404(Checkpoint, pk=request.POST.get("checkpoint") or 0)
     job = photo_services.photos_predict(scope=PredictionScope.ALL, checkpoint=checkpoint, user=request.user)
-    messages.success(request, f"Prediction job #{job.pk} queued: all photos, with checkpoint #{checkpoint.pk} "
-                              f"(run #{checkpoint.run_id}, epoch {checkpoint.epoch}).")
+    say_queued(request, job, f"Prediction job #{job.pk} queued: all photos, with checkpoint #{checkpoint.pk} "
+                             f"(run #{checkpoint.run_id}, epoch {checkpoint.epoch}).")
     return redirect("photo_gallery")
 
 

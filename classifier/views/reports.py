@@ -8,7 +8,7 @@ from classifier.selectors import reports as report_selectors
 from classifier.selectors import runs as run_selectors
 from classifier.services import evaluation as evaluation_services
 from classifier.views.access import staff_required
-from classifier.views.runs import LIVE_POLL_MS
+from classifier.views.jobs import LIVE_POLL_MS, say_queued
 from dataset.eval_sets import FMNIST_TEST
 
 
@@ -84,5 +84,5 @@ def checkpoint_evaluate(request, checkpoint_id: int):
     except evaluation_services.UnknownDataset as exc:
         messages.error(request, str(exc))
         return redirect("run_detail", run_id=checkpoint.run_id)
-    messages.success(request, f"Report #{report.pk} {report.status}: epoch {checkpoint.epoch} on {report.dataset_label}.")
+    say_queued(request, report, f"Report #{report.pk} {report.status}: epoch {checkpoint.epoch} on {report.dataset_label}.")
     return redirect("report_detail", report_id=report.pk)

@@ -1,8 +1,6 @@
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
 
 from classifier.charts import run_curves
 from classifier.forms import TrainingRunForm
@@ -11,8 +9,7 @@ from classifier.selectors import runs as run_selectors
 from classifier.selectors import scorecards as scorecard_selectors
 from classifier.services import training as training_services
 from classifier.views.access import staff_required
-
-LIVE_POLL_MS = 2000
+from classifier.views.jobs import LIVE_POLL_MS, say_queued
 
 
 @login_required
@@ -27,7 +24,7 @@ def run_new(request):
         run = training_services.training_run_create(
             created_by=request.user, config=form.cleaned_data["config"], note=form.cleaned_data["note"]
         )
-        messages.success(request, f"Run #{run.pk} queued.")
+        say_queued(request, run, f"Run #{run.pk} queued.")
         return redirect("run_detail", run_id=run.pk)
     return render(request, "classifier/run_new.html", {"form": form})
 
@@ -69,18 +66,15 @@ def run_live(request, run_id: int):
     return render(request, "classifier/_run_live.html", _run_context(run))
 
 
-@require_POST
-@staff_required
-def run_cancel(request, run_id: int):
-    run = run_selectors.run_get(run_id=run_id)
-    run = training_services.training_run_cancel(run=run, user=request.user)
-    messages.info(request, f"Run #{run.pk}: {'cancelled' if run.is_finished else 'cancel requested'}.")
-    return redirect("run_detail", run_id=run.pk)
-
-
 @login_required
 def checkpoint_download(request, checkpoint_id: int):
     checkpoint = run_selectors.checkpoint_get(checkpoint_id=checkpoint_id)
+    problem = run_selectors.checkpoint_file_problem(checkpoint=checkpoint)
+    if problem and "missing" in problem:
+        raise Http404(problem)
+    if problem:
+        # Never hand out bytes that are not the recorded model.
+        return HttpResponse(problem, status=409, content_type="text/plain; charset=utf-8")
     try:
         handle = checkpoint.file.open("rb")
     except FileNotFoundError:

@@ -4,9 +4,10 @@ import re
 
 import pytest
 
-from classifier.models import RunStatus, TrainingRun
+from classifier.models import JobStatus, TrainingRun
+from classifier.services import training as services
 from tests.browser.conftest import sign_in
-from tests.factories import StaffFactory
+from tests.factories import StaffFactory, tiny_config
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -36,6 +37,25 @@ def test_staff_start_a_run_and_watch_it_live(page, live_server, worker):
     assert page.locator(".bar > div").first.get_attribute("style").replace(" ", "") == "width:100%"
     assert page.locator(".charts svg").count() == 2
     run.refresh_from_db()
-    assert run.status == RunStatus.SUCCEEDED
+    assert run.status == JobStatus.SUCCEEDED
     row = page.locator(".epoch-row").nth(1).inner_text()
     assert f"{run.epochs.get(epoch=2).val_acc * 100:.2f} %" in row
+
+
+def test_staff_cancel_a_running_run_from_its_page_after_confirming(page, live_server, worker):
+    staff = StaffFactory()
+    run = services.training_run_create(created_by=staff, config=tiny_config(epochs=20, limit=20_000))
+    sign_in(page, live_server, staff.username)
+    page.goto(f"{live_server.url}/runs/{run.pk}/")
+    page.locator("#run-status", has_text="running").wait_for(timeout=120_000)
+    page.click("#run-cancel")
+    page.wait_for_url(re.compile(rf"/jobs/run/{run.pk}/cancel/$"))
+    assert "stops it at its next batch" in page.content()
+    run.refresh_from_db()
+    assert run.status == JobStatus.RUNNING and not run.cancel_requested  # nothing happens before confirming
+    page.click("#confirm-cancel")
+    page.wait_for_url(re.compile(rf"/runs/{run.pk}/$"))
+    page.locator("#run-status", has_text="cancelled").wait_for(timeout=60_000)
+    assert f"by {staff.username}" in page.locator("#run-cancelled-by").inner_text()
+    run.refresh_from_db()
+    assert run.status == JobStatus.CANCELLED and run.cancelled_by == staff and run.epochs_done < 20

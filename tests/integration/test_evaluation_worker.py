@@ -7,7 +7,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from classifier.models import EvaluationReport, RunStatus, TrainingRun
+from classifier.models import EvaluationReport, JobStatus, TrainingRun
 from classifier.services import training as services
 from tests.factories import StaffFactory, UserFactory, tiny_config
 from tests.workers import wait_for
@@ -20,8 +20,8 @@ def test_a_succeeded_run_gets_its_report_and_the_cells_open_their_images(worker)
     report = wait_for(lambda: EvaluationReport.objects.filter(run=run, status__in=("succeeded", "failed")).first(),
                       timeout=300, message=f"the automatic report; worker log:\n{worker.log()}")
     run = TrainingRun.objects.get(pk=run.pk)
-    assert run.status == RunStatus.SUCCEEDED
-    assert report.status == RunStatus.SUCCEEDED, report.error
+    assert run.status == JobStatus.SUCCEEDED
+    assert report.status == JobStatus.SUCCEEDED, report.error
     assert report.n_samples == 10_000 and report.origin == "training" and report.device.startswith("cpu")
     assert report.checkpoint == run.checkpoints.order_by("-val_acc", "epoch").first()
 

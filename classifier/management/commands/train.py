@@ -7,10 +7,11 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from classifier.models import Checkpoint, RunStatus
+from classifier.models import Checkpoint, JobStatus
 from classifier.selectors import runs as run_selectors
 from classifier.services import training as training_services
-from worker.config import DEFAULT_PRESET, DEVICES, FINETUNE_PHOTO_WEIGHT, OPTIMIZERS, PRESETS, ConfigError, TrainConfig
+from classifier.services.jobs import QUEUE_UNREACHABLE, job_send_failed
+from engine.config import DEFAULT_PRESET, DEVICES, FINETUNE_PHOTO_WEIGHT, OPTIMIZERS, PRESETS, ConfigError, TrainConfig
 
 
 class Command(BaseCommand):
@@ -45,6 +46,8 @@ class Command(BaseCommand):
         self.stdout.write(f"run {run.pk} queued ({run.preset}, {run.epochs_total} epochs"
                           + (f", fine-tune of checkpoint {run.parent_checkpoint_id}" if run.parent_checkpoint_id else "")
                           + (f", {len(run.photo_snapshot)} photos" if run.photo_snapshot else "") + ")")
+        if job_send_failed(run):
+            self.stderr.write(QUEUE_UNREACHABLE)
         if not options["wait"]:
             return
         self._wait(run.pk, options["poll"])
@@ -95,7 +98,7 @@ class Command(BaseCommand):
                 f"run {run.pk} {run.status}: epoch {e.epoch} train_loss {e.train_loss:.4f} "
                 f"val_loss {e.val_loss:.4f} train_acc {e.train_acc:.4f} val_acc {e.val_acc:.4f}"
             )
-        if run.status != RunStatus.SUCCEEDED:
+        if run.status != JobStatus.SUCCEEDED:
             raise CommandError(f"run {run.pk} {run.status}" + (f": {run.error.splitlines()[0]}" if run.error else ""))
         self.stdout.write(self.style.SUCCESS(f"run {run.pk} succeeded"))
 

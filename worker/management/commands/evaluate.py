@@ -1,7 +1,9 @@
 """`manage.py evaluate`: score a checkpoint on the test set and keep the report, in this process
-(the same service the worker runs) or, with --async, on a worker."""
+(through the same job wrapper and code a worker runs) or, with --async, on a worker. It lives
+in the worker because it runs the engine here."""
 
 import json
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -10,12 +12,15 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from classifier import formatting
-from classifier.models import DATASET_LABELS, Checkpoint, ReportOrigin, RunStatus, TrainingRun
+from classifier.models import DATASET_LABELS, Checkpoint, EvaluationReport, JobStatus, ReportOrigin, TrainingRun
 from classifier.selectors import reports as report_selectors
 from classifier.selectors import runs as run_selectors
 from classifier.services import evaluation as evaluation_services
+from classifier.services.jobs import QUEUE_UNREACHABLE, job_send_failed
 from dataset.eval_sets import FMNIST_TEST
 from dataset.photo_sets import parse_set_name
+from worker.evaluation_job import evaluate_and_record
+from worker.jobs import run_job
 
 
 class Command(BaseCommand):
@@ -52,15 +57,17 @@ class Command(BaseCommand):
         if options["run_async"]:
             self.stdout.write(f"report {report.pk} {report.status} (run {checkpoint.run_id}, epoch {checkpoint.epoch}, "
                               f"{report.dataset_name})")
+            if job_send_failed(report):
+                self.stderr.write(QUEUE_UNREACHABLE)
             return
         with tqdm(desc=f"report {report.pk}", unit="img", file=self.stderr._out) as bar:
             def on_progress(done: int, total: int) -> None:
                 bar.total = total
                 bar.update(done - bar.n)
 
-            report = evaluation_services.evaluation_report_run(report_id=report.pk, on_progress=on_progress)
-        if report is None or report.status != RunStatus.SUCCEEDED:
-            reason = report.error.strip().splitlines()[0] if report is not None and report.error else "it did not run"
+            report = run_job(EvaluationReport, report.pk, partial(evaluate_and_record, on_progress=on_progress))
+        if report is None or report.status != JobStatus.SUCCEEDED:
+            reason = report.error if report is not None and report.error else "it did not run"
             raise CommandError(f"report {report.pk if report else '?'} failed: {reason}")
         report = report_selectors.report_get(report_id=report.pk)
         self._print(report)

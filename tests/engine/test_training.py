@@ -12,8 +12,10 @@ import pytest
 import torch
 
 from dataset.fashion_mnist import DatasetNotFound, load_split
-from worker import engine
-from worker.config import PRESETS, TrainConfig
+from engine import checkpoints, hardware, inference, training
+from engine.config import PRESETS, TrainConfig
+from engine.model import build_preset_model, to_device
+from engine.results import EpochResult, Progress
 
 
 @pytest.fixture(scope="module")
@@ -33,12 +35,12 @@ def small_config(**overrides) -> TrainConfig:
     return TrainConfig.for_preset("fast", **{"epochs": 2, "batch_size": 64, "device": "cpu", **overrides})
 
 
-def metrics(result: engine.TrainResult) -> list[tuple]:
+def metrics(result: training.TrainResult) -> list[tuple]:
     return [dataclasses.astuple(dataclasses.replace(epoch, seconds=0.0)) for epoch in result.epochs]
 
 
 def test_loss_falls_over_a_few_epochs(images, tmp_path):
-    result = engine.train(small_config(epochs=3), checkpoint_dir=tmp_path, **images)
+    result = training.train(small_config(epochs=3), checkpoint_dir=tmp_path, **images)
 
     losses = [epoch.train_loss for epoch in result.epochs]
     assert losses[-1] < losses[0] * 0.8
@@ -49,28 +51,32 @@ def test_loss_falls_over_a_few_epochs(images, tmp_path):
 def test_it_reports_every_batch_and_checkpoints_every_epoch(images, tmp_path):
     progress, saved = [], []
 
-    engine.train(small_config(), checkpoint_dir=tmp_path, on_progress=progress.append,
+    training.train(small_config(), checkpoint_dir=tmp_path, on_progress=progress.append,
                  on_epoch=lambda result, checkpoint: saved.append((result, checkpoint)), **images)
 
     assert len(progress) == 2 * 6  # 384 images in batches of 64, two epochs
     assert progress[-1].fraction == 1.0
     assert [result.epoch for result, _ in saved] == [1, 2]
-    assert all(cp.path.is_file() and cp.sha256 == engine.file_sha256(cp.path) for _, cp in saved)
+    assert all(cp.path.is_file() and cp.sha256 == checkpoints.file_sha256(cp.path) for _, cp in saved)
 
 
-def test_a_progress_callback_can_cancel_the_run(images, tmp_path):
-    def cancel_at_third_batch(progress: engine.Progress) -> None:
+class Stop(Exception):
+    pass
+
+
+def test_a_progress_callback_can_stop_the_run(images, tmp_path):
+    def stop_at_third_batch(progress: Progress) -> None:
         if progress.batch == 3:
-            raise engine.TrainingCancelled
+            raise Stop
 
-    with pytest.raises(engine.TrainingCancelled):
-        engine.train(small_config(), checkpoint_dir=tmp_path, on_progress=cancel_at_third_batch, **images)
+    with pytest.raises(Stop):
+        training.train(small_config(), checkpoint_dir=tmp_path, on_progress=stop_at_third_batch, **images)
 
 
 def test_same_seed_and_config_give_identical_metrics(images, tmp_path):
-    first = engine.train(small_config(epochs=1), checkpoint_dir=tmp_path / "a", **images)
-    second = engine.train(small_config(epochs=1), checkpoint_dir=tmp_path / "b", **images)
-    other_seed = engine.train(small_config(epochs=1, seed=1), checkpoint_dir=tmp_path / "c", **images)
+    first = training.train(small_config(epochs=1), checkpoint_dir=tmp_path / "a", **images)
+    second = training.train(small_config(epochs=1), checkpoint_dir=tmp_path / "b", **images)
+    other_seed = training.train(small_config(epochs=1, seed=1), checkpoint_dir=tmp_path / "c", **images)
 
     assert metrics(first) == metrics(second)
     assert metrics(first) != metrics(other_seed)
@@ -78,46 +84,48 @@ def test_same_seed_and_config_give_identical_metrics(images, tmp_path):
 
 def test_a_checkpoint_round_trips_with_identical_logits(images, tmp_path):
     config = small_config(epochs=1)
-    model = engine.to_device(engine.build_preset_model(config.recipe), torch.device("cpu"))
-    optimizer = engine.make_optimizer(model, config)
+    model = to_device(build_preset_model(config.recipe), torch.device("cpu"))
+    optimizer = training.make_optimizer(model, config)
     x_train = torch.from_numpy(images["train_images"].copy())
     y_train = torch.from_numpy(images["train_labels"].copy())
     generator = torch.Generator().manual_seed(0)
-    engine.train_one_epoch(model, optimizer, x_train, y_train, torch.arange(128), config=config, epoch=1,
+    training.train_one_epoch(model, optimizer, x_train, y_train, torch.arange(128), config=config, epoch=1,
                            generator=generator, precision="fp32", on_progress=None)
-    result = engine.EpochResult(epoch=1, train_loss=1.0, train_acc=0.5, val_loss=1.0, val_acc=0.5, seconds=1.0, lr=0.1)
+    result = EpochResult(epoch=1, train_loss=1.0, train_acc=0.5, val_loss=1.0, val_acc=0.5, seconds=1.0, lr=0.1)
     path = tmp_path / "epoch-001.pt"
-    engine.save_checkpoint(path, engine.checkpoint_payload(model, optimizer, config, result))
+    checkpoints.save_checkpoint(path, checkpoints.checkpoint_payload(model, optimizer, config, result))
 
-    loaded, payload = engine.load_checkpoint(path)
+    loaded, payload = checkpoints.load_checkpoint(path)
     raw = torch.load(path, weights_only=True)  # plain tensors and metadata only
     x = torch.from_numpy(images["val_images"].copy())
 
-    preset = engine.preset_of(payload)
-    assert preset == config.recipe
+    used = checkpoints.inference_of(payload)
+    assert used == config.recipe.inference
     assert raw["layers"] == list(config.recipe.layers)
     assert payload["precision"] == "fp32"
     assert not loaded.training
-    assert torch.equal(engine.predict_logits(loaded, x, preset), engine.predict_logits(model, x, preset))
+    assert torch.equal(inference.predict_logits(loaded, x, used), inference.predict_logits(model, x, used))
 
 
-def test_predict_proba_gives_probabilities_that_agree_with_the_logits(images, tmp_path):
-    engine.train(small_config(epochs=1), checkpoint_dir=tmp_path, **images)
-    model, payload = engine.load_checkpoint(tmp_path / "epoch-001.pt")
+def test_flip_averaging_is_the_mean_of_the_image_and_its_mirror(images, tmp_path):
+    training.train(small_config(epochs=1), checkpoint_dir=tmp_path, **images)
+    model, payload = checkpoints.load_checkpoint(tmp_path / "epoch-001.pt")
     x = torch.from_numpy(images["val_images"][:50].copy())
+    used = checkpoints.inference_of(payload)
+    assert used.tta_flip
 
-    proba = engine.predict_proba(model, x, engine.preset_of(payload), batch_size=16)
-    logits = engine.predict_logits(model, x, engine.preset_of(payload), batch_size=50)
+    averaged = inference.predict_logits(model, x, used, batch_size=16)
+    plain = dataclasses.replace(used, tta_flip=False)
+    by_hand = (inference.predict_logits(model, x, plain) + inference.predict_logits(model, x.flip(2), plain)) / 2
 
-    assert proba.shape == (50, 10) and proba.dtype == torch.float32
-    assert torch.allclose(proba.sum(1), torch.ones(50))
-    assert torch.equal(proba.argmax(1), logits.argmax(1))
+    assert averaged.shape == (50, 10) and averaged.dtype == torch.float32
+    assert torch.allclose(averaged, by_hand, atol=1e-5)
 
 
 def test_augment_keeps_shape_and_dtype():
     batch = torch.randint(0, 256, (32, 28, 28), dtype=torch.uint8)
 
-    out = engine.augment(batch, torch.Generator().manual_seed(0))
+    out = training.augment(batch, torch.Generator().manual_seed(0))
 
     assert out.shape == batch.shape and out.dtype == torch.uint8
 
@@ -130,7 +138,7 @@ def test_augment_only_shifts_by_up_to_two_pixels_and_mirrors():
     crops = [padded[dy:dy + 28, dx:dx + 28] for dy in range(5) for dx in range(5)]
     allowed = torch.stack(crops + [crop.flip(1) for crop in crops])  # crop, then maybe mirror
 
-    out = engine.augment(image.expand(400, 28, 28).contiguous(), torch.Generator().manual_seed(0))
+    out = training.augment(image.expand(400, 28, 28).contiguous(), torch.Generator().manual_seed(0))
 
     matches = (out[:, None] == allowed[None]).all(dim=(2, 3))  # (400 outputs, 50 allowed)
     assert matches.any(1).all()
@@ -141,74 +149,74 @@ def test_augment_only_shifts_by_up_to_two_pixels_and_mirrors():
 
 def test_lr_warms_up_then_falls_to_zero():
     onecycle = dataclasses.replace(PRESETS["fast"], schedule="onecycle", warmup_fraction=0.1)
-    factors = [engine.lr_factor(step, 100, onecycle) for step in range(100)]
+    factors = [training.lr_factor(step, 100, onecycle) for step in range(100)]
 
     assert factors[0] == pytest.approx(0.1)
     assert factors[9] == pytest.approx(1.0)  # the peak at the end of the ten warm-up steps
     assert factors[10] == pytest.approx(1.0)
     assert factors[55] == pytest.approx(0.5)
     assert factors[99] == pytest.approx(1 / 90)  # the last step still learns a little
-    assert engine.lr_factor(100, 100, onecycle) == 0.0
+    assert training.lr_factor(100, 100, onecycle) == 0.0
     assert all(a >= b for a, b in zip(factors[9:], factors[10:]))
     constant = dataclasses.replace(onecycle, schedule="constant")
-    assert {engine.lr_factor(step, 100, constant) for step in range(100)} == {1.0}
+    assert {training.lr_factor(step, 100, constant) for step in range(100)} == {1.0}
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_cuda_asked_for_on_a_cpu_machine_is_refused(images, tmp_path):
-    with pytest.raises(engine.DeviceUnavailable):
-        engine.pick_device("cuda")
-    with pytest.raises(engine.DeviceUnavailable):
-        engine.train(small_config(device="cuda"), checkpoint_dir=tmp_path, **images)
+    with pytest.raises(hardware.DeviceUnavailable):
+        hardware.pick_device("cuda")
+    with pytest.raises(hardware.DeviceUnavailable):
+        training.train(small_config(device="cuda"), checkpoint_dir=tmp_path, **images)
 
 
 def test_a_fine_tune_starts_from_the_given_weights(images, tmp_path):
-    engine.train(small_config(epochs=1), checkpoint_dir=tmp_path / "base", **images)
+    training.train(small_config(epochs=1), checkpoint_dir=tmp_path / "base", **images)
     base = torch.load(tmp_path / "base" / "epoch-001.pt", weights_only=True)["model"]
 
     # A learning rate too small to move the weights: the fine-tune must end where it started.
-    engine.train(small_config(epochs=1, lr=1e-9), checkpoint_dir=tmp_path / "tuned", init_state=base, **images)
+    training.train(small_config(epochs=1, lr=1e-9), checkpoint_dir=tmp_path / "tuned", init_state=base, **images)
     tuned = torch.load(tmp_path / "tuned" / "epoch-001.pt", weights_only=True)["model"]
 
     conv = "features.0.weight"
     torch.manual_seed(0)
-    fresh = engine.build_preset_model(PRESETS["fast"]).state_dict()
+    fresh = build_preset_model(PRESETS["fast"]).state_dict()
     assert not torch.allclose(fresh[conv], base[conv], atol=1e-3)  # so starting afresh would show
     assert torch.allclose(tuned[conv], base[conv], atol=1e-6)
 
 
 def test_extra_images_make_up_their_share_of_every_epoch():
-    order = engine.epoch_order(100, 3, 0.2, torch.Generator().manual_seed(0))
+    order = training.epoch_order(100, 3, 0.2, torch.Generator().manual_seed(0))
 
     assert len(order) == 125  # 25 of 125 are extra: a fifth
     assert sorted(order[order < 100].tolist()) == list(range(100))  # each main image once
     assert ((order >= 100) & (order < 103)).sum() == 25
     assert not torch.equal(order[:100], torch.arange(100))  # shuffled together
-    assert len(engine.epoch_order(100, 3, 0.0, torch.Generator())) == 100
+    assert len(training.epoch_order(100, 3, 0.0, torch.Generator())) == 100
 
 
 def test_train_mixes_in_extra_images(images, tmp_path):
     extra = (images["val_images"][:5], images["val_labels"][:5], 0.25)
     progress = []
 
-    result = engine.train(small_config(epochs=1), checkpoint_dir=tmp_path, extra_train=extra,
+    result = training.train(small_config(epochs=1), checkpoint_dir=tmp_path, extra_train=extra,
                           on_progress=progress.append, **images)
 
     assert progress[-1].batches == 8  # 384 main + 128 extra images, in batches of 64
     assert result.epochs[0].train_loss > 0
     with pytest.raises(ValueError):
-        engine.train(small_config(epochs=1), checkpoint_dir=tmp_path, extra_train=extra[:2] + (1.0,), **images)
+        training.train(small_config(epochs=1), checkpoint_dir=tmp_path, extra_train=extra[:2] + (1.0,), **images)
 
 
 def test_every_preset_builds_and_says_what_to_expect():
     assert {"seed", "fast", "best"} <= set(PRESETS)
     for preset in PRESETS.values():
-        model = engine.build_preset_model(preset)
+        model = build_preset_model(preset)
         assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
         assert len(preset.description) > 40
         TrainConfig.for_preset(preset.name).validate()
 
 
 def test_the_config_module_does_not_import_torch():
-    code = "import sys, worker.config; assert 'torch' not in sys.modules, 'torch imported'"
+    code = "import sys, engine.config, engine.results, engine.metrics; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from dataset.fashion_mnist import DatasetNotFound, find_data_dir
-from worker import bench
+from tools import bench
 
 REPO = Path(__file__).resolve().parents[2]
 FIGURES = ("test_acc", "train_s", "train_img_per_s", "infer_img_per_s", "latency_ms", "peak_rss_mb")
@@ -26,7 +26,7 @@ def test_the_quick_benchmark_writes_sane_figures_for_each_contender(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
 
     done = subprocess.run(
-        [sys.executable, "-m", "worker.bench", "--quick", "--limit", "256", "--threads", "1", "--json", str(out)],
+        [sys.executable, "-m", "tools.bench", "--quick", "--limit", "256", "--threads", "1", "--json", str(out)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
     )
 

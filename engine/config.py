@@ -1,5 +1,6 @@
-"""Training presets and the typed run config. No torch here: the web process reads these
-to build its forms and validate input, and it must never import torch."""
+"""Training presets, the typed run config and the settings a model is used with. No torch
+here: the web process reads these to build its forms and validate input, and it must never
+import torch."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ class Preset:
 
     name: str
     description: str  # shown on the New run page: what to expect, in a user's words
-    arch: str  # a key of worker.engine.ARCHITECTURES
+    arch: str  # a key of engine.model.ARCHITECTURES
     epochs: int
     batch_size: int
     lr: float  # peak learning rate
@@ -35,6 +36,21 @@ class Preset:
     crop_pad: int = 2  # the crop's zero padding in px: images shift by up to this much
     tta_flip: bool = False  # average the logits of the image and its mirror at evaluation
     normalize: tuple[float, float] = (0.5, 0.5)  # (mean, std) applied to pixels in [0, 1]
+
+    @property
+    def inference(self) -> Inference:
+        """How a model trained with this preset is used: written into each checkpoint, which is
+        then scored and predicted with its own copy, whatever the preset says later."""
+        return Inference(mean=self.normalize[0], std=self.normalize[1], tta_flip=self.tta_flip)
+
+
+@dataclass(frozen=True)
+class Inference:
+    """What turns a 28x28 uint8 image into the model's answer besides the weights."""
+
+    mean: float  # of pixels scaled to [0, 1], subtracted...
+    std: float  # ...then divided by this
+    tta_flip: bool  # average the logits of the image and its mirror
 
 
 # Today's recipe, shared by `fast` and `best`: batch norm in the model, AdamW, a short warm-up
@@ -63,11 +79,13 @@ PRESETS: dict[str, Preset] = {
             description="Default. A small batch-norm CNN trained with today's recipe: warm-up "
             "then a falling learning rate, label smoothing, random 1-px shifts and mirror images, "
             "and mirror-image averaging at test time. About 94% test accuracy (the notebook: 91%) "
-            "in about the notebook's training time on a 2-core CPU (about 2 minutes); seconds on a GPU.",
+            "in about the notebook's training time on a 2-core CPU with native bf16 (about 2 minutes; "
+            "a quarter longer on CPUs without it); seconds on a GPU.",
             arch="convnet",
-            # Tuned on a 2-core CPU at the notebook's time budget: three wide convolutions beat
-            # four narrow ones, a hidden layer in the head was worth +0.6 pts, and 1-px shifts
-            # beat 2-px ones in a run this short (measurements in the README).
+            # Tuned on a 2-core AMD EPYC with AVX512-BF16 (bf16 autocast) at the notebook's time
+            # budget: three wide convolutions beat four narrow ones, a hidden layer in the head
+            # was worth +0.6 pts, and 1-px shifts beat 2-px ones in a run this short
+            # (measurements in the README).
             layers=(32, "M", 64, "M", 128),
             head="flatten:256",
             epochs=11,
@@ -120,7 +138,7 @@ class TrainConfig:
     photo_weight: float = FINETUNE_PHOTO_WEIGHT  # share of each batch drawn from those photos: few as they are, they count
 
     @classmethod
-    def for_preset(cls, preset: str = DEFAULT_PRESET, **overrides: Any) -> "TrainConfig":
+    def for_preset(cls, preset: str = DEFAULT_PRESET, **overrides: Any) -> TrainConfig:
         """The preset's defaults, with any non-None override on top, validated."""
         if preset not in PRESETS:
             raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
@@ -132,7 +150,7 @@ class TrainConfig:
         return cls.from_dict(values)
 
     @classmethod
-    def for_finetune(cls, parent: dict[str, Any], *, finetune_from: int, **overrides: Any) -> "TrainConfig":
+    def for_finetune(cls, parent: dict[str, Any], *, finetune_from: int, **overrides: Any) -> TrainConfig:
         """A fine-tune of a checkpoint whose run had config ``parent``: the same preset (so the same
         architecture) and batch size, fewer epochs and a gentler learning rate by default."""
         preset = PRESETS[parent["preset"]]
@@ -145,7 +163,7 @@ class TrainConfig:
         return cls.from_dict(values)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - known
         if unknown:

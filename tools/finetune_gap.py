@@ -1,8 +1,8 @@
 """Does fine-tuning on the team's labelled photos close the real-photo gap? A rerunnable
 measurement of issue 6's loop, with the app's own building blocks and no database:
 
-    python -m worker.finetune_gap                       # base: a cached `fast` run (trained once)
-    python -m worker.finetune_gap --base var/checkpoints/run-3/epoch-010.pt --epochs 4
+    python -m tools.finetune_gap                       # base: a cached `fast` run (trained once)
+    python -m tools.finetune_gap --base var/checkpoints/run-3/epoch-010.pt --epochs 4
 
 1. The labelled photos are what a team would have imported: ../shared/photos (48 product
    photos) and the *train* split of ../shared/photos-home (people's photos at home).
@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from dataset.classes import CLASS_NAMES, NUM_CLASSES
 from dataset.eval_sets import fmnist_test_set
@@ -36,9 +35,11 @@ from dataset.fashion_mnist import training_data
 from dataset.photo_sets import PhotoFile, build_eval_set, read_manifest
 from dataset.photo_split import is_held_out
 from dataset.photos import PREPROCESS_VERSION
-from worker import engine
-from worker.config import TrainConfig
-from worker.photo_gap import CACHE_DIR, best_epoch, shared_dir, trained_checkpoint
+from engine.checkpoints import load_checkpoint
+from engine.config import TrainConfig
+from engine.prediction import load_predictor
+from engine.training import train
+from tools.photo_gap import CACHE_DIR, best_epoch, shared_dir, trained_checkpoint
 
 
 @dataclass(frozen=True)
@@ -90,9 +91,7 @@ def accuracy_rows(name: str, labels: np.ndarray, predictions: dict[str, np.ndarr
 
 
 def predict(path: Path, images: np.ndarray) -> np.ndarray:
-    model, payload = engine.load_checkpoint(path)
-    logits = engine.predict_logits(model, torch.from_numpy(np.array(images, dtype=np.uint8)), engine.preset_of(payload))
-    return logits.argmax(1).numpy()
+    return load_predictor(path, None, device="cpu").probabilities(images).argmax(1)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
           f"[preprocessing {time.perf_counter() - started:.0f} s]", file=sys.stderr)
 
     base = args.base or trained_checkpoint(args.base_preset, seed=args.seed)
-    _, base_payload = engine.load_checkpoint(base)
+    _, base_payload = load_checkpoint(base)
     config = TrainConfig.for_finetune(base_payload["config"], finetune_from=1, with_photos=True, epochs=args.epochs,
                                       lr=args.lr, photo_weight=args.photo_weight, seed=args.seed)
     folder = CACHE_DIR / (f"finetune-{hashlib.sha256(str(base.resolve()).encode()).hexdigest()[:8]}-e{config.epochs}"
@@ -139,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{config.photo_weight:g} ...", file=sys.stderr)
         data = training_data(val_size=config.val_size, seed=config.seed)
         t0 = time.perf_counter()
-        engine.train(
+        train(
             config, train_images=data.train_images, train_labels=data.train_labels,
             val_images=data.val_images, val_labels=data.val_labels, checkpoint_dir=folder,
             init_state=base_payload["model"], extra_train=(train_photos.images, train_photos.labels, config.photo_weight),

@@ -2,9 +2,9 @@
 photos, with the notebook's plain preprocessing (grayscale, squash to 28x28) and with ours
 (dataset.photos.preprocess), per class and overall, with counts.
 
-    python -m worker.photo_gap                          # trains (once) and caches a seed checkpoint
-    python -m worker.photo_gap --checkpoint var/checkpoints/run-3/epoch-010.pt
-    python -m worker.photo_gap --train-preset fast --home-split train   # the split we tuned on
+    python -m tools.photo_gap                          # trains (once) and caches a seed checkpoint
+    python -m tools.photo_gap --checkpoint var/checkpoints/run-3/epoch-010.pt
+    python -m tools.photo_gap --train-preset fast --home-split train   # the split we tuned on
 
 Sets: ../shared/photos (48 product photos, all ten classes, clean backgrounds) and the
 validation split of ../shared/photos-home (people's own clothes at home, five classes). The
@@ -12,7 +12,7 @@ preprocessing's settings were chosen on the home photos' *train* split and the F
 training set's statistics, never on the sets reported by default. SHARED_DIR overrides
 where the photos are (default: the folder ``shared`` beside the repository).
 
-Without --checkpoint, a checkpoint is trained with worker.engine.train on Fashion-MNIST
+Without --checkpoint, a checkpoint is trained with engine.training.train on Fashion-MNIST
 (seed 0, the preset's epochs; the ``seed`` preset is the notebook's model, about six minutes
 on a laptop CPU) and cached under var/photo-gap/, so later runs reuse it.
 """
@@ -32,8 +32,8 @@ import numpy as np
 from dataset.classes import CLASS_NAMES, NUM_CLASSES
 from dataset.eval_sets import EvalSet
 from dataset.photo_sets import PhotoFile, Skipped, build_eval_set, read_manifest
-from dataset.photos import plain_preprocess, preprocess, PREPROCESS_VERSION
-from worker.config import PRESETS, TrainConfig
+from dataset.photos import PREPROCESS_VERSION, plain_preprocess, preprocess
+from engine.config import PRESETS, TrainConfig
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE_DIR = REPO / "var" / "photo-gap"
@@ -46,7 +46,7 @@ def shared_dir() -> Path:
 def trained_checkpoint(preset: str, seed: int = 0) -> Path:
     """The best epoch of a full run of ``preset`` on Fashion-MNIST, trained once and cached."""
     from dataset.fashion_mnist import training_data
-    from worker import engine
+    from engine.training import train
 
     config = TrainConfig.for_preset(preset, seed=seed)
     # The recipe's digest in the name: retuning a preset trains afresh instead of reusing old weights
@@ -58,7 +58,7 @@ def trained_checkpoint(preset: str, seed: int = 0) -> Path:
     if not last.exists():
         print(f"training a {preset} checkpoint ({config.epochs} epochs) into {folder} ...", file=sys.stderr)
         data = training_data(val_size=config.val_size, seed=config.seed)
-        engine.train(
+        train(
             config, train_images=data.train_images, train_labels=data.train_labels,
             val_images=data.val_images, val_labels=data.val_labels, checkpoint_dir=folder,
             on_epoch=lambda r, _: print(f"  epoch {r.epoch}: val_acc {r.val_acc:.4f}", file=sys.stderr, flush=True),
@@ -116,10 +116,10 @@ def main(argv: list[str] | None = None) -> int:
     if not (shared_dir() / "photos" / "manifest.csv").is_file():
         print(f"no photos at {shared_dir()} (set SHARED_DIR)", file=sys.stderr)
         return 1
-    from worker.prediction import load_predictor
+    from engine.prediction import load_predictor
 
     checkpoint = args.checkpoint or trained_checkpoint(args.train_preset)
-    predictor = load_predictor(checkpoint, device=args.device)
+    predictor = load_predictor(checkpoint, None, device=args.device)
     payload = predictor.payload
     print(f"checkpoint {checkpoint}: preset {payload['config']['preset']}, epoch {payload['epoch']}, "
           f"Fashion-MNIST val_acc {payload['metrics']['val_acc']:.4f}; preprocessing v{PREPROCESS_VERSION}\n")

@@ -1,9 +1,9 @@
 """Benchmark: the original notebook's CNN against the project's presets, on this machine.
 
-    python -m worker.bench                   # reference (10 epochs), then `fast`
-    python -m worker.bench --best            # ... then `best` as well
-    python -m worker.bench --quick           # smoke test: 2,000 images, 1 epoch
-    python -m worker.bench --json bench.json --threads 2
+    python -m tools.bench                   # reference (10 epochs), then `fast`
+    python -m tools.bench --best            # ... then `best` as well
+    python -m tools.bench --quick           # smoke test: 2,000 images, 1 epoch
+    python -m tools.bench --json bench.json --threads 2
 
 The reference is the notebook's script, ``<repo>/../shared/reference/seed_cnn.py`` (or
 ``$SEED_CNN_PATH``), run as it stands; where it is absent, the engine's `seed` preset, the same
@@ -32,8 +32,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 QUICK_LIMIT = 2000
@@ -167,8 +168,12 @@ def run_preset(preset: str, args: argparse.Namespace) -> dict:
     from tqdm import tqdm  # noqa: PLC0415
 
     from dataset.fashion_mnist import load_split  # noqa: PLC0415
-    from worker import engine  # noqa: PLC0415
-    from worker.config import TrainConfig  # noqa: PLC0415
+    from engine import training  # noqa: PLC0415
+    from engine.checkpoints import load_checkpoint  # noqa: PLC0415
+    from engine.config import TrainConfig  # noqa: PLC0415
+    from engine.hardware import pick_device, uses_channels_last  # noqa: PLC0415
+    from engine.inference import evaluate, predict_logits  # noqa: PLC0415
+    from engine.results import EpochResult, Progress  # noqa: PLC0415
 
     epochs = args.epochs if args.epochs else None
     config = TrainConfig.for_preset(preset, epochs=epochs, device=args.device)
@@ -181,35 +186,36 @@ def run_preset(preset: str, args: argparse.Namespace) -> dict:
     def on_start(device: torch.device, precision: str) -> None:
         clock["mark"] = time.perf_counter()
 
-    def on_progress(progress: engine.Progress) -> None:
+    def on_progress(progress: Progress) -> None:
         if bar.total is None:
             bar.total = progress.batches * progress.epochs
         bar.update(1)
         if progress.batch == progress.batches:  # the epoch's training is done; its test is not
             clock["train_s"] += time.perf_counter() - clock["mark"]
 
-    def on_epoch(result: engine.EpochResult, saved: engine.SavedCheckpoint) -> None:
+    def on_epoch(result: EpochResult, saved: training.SavedCheckpoint) -> None:
         epochs_seen.append({"epoch": result.epoch, "train_s": clock["train_s"], "test_acc": result.val_acc})
         bar.set_postfix(test_acc=f"{result.val_acc:.4f}")
         clock["mark"] = time.perf_counter()
 
     with tempfile.TemporaryDirectory() as tmp:
-        result = engine.train(
+        result = training.train(
             config, train_images=train.images[:limit], train_labels=train.labels[:limit],
             val_images=test.images, val_labels=test.labels, checkpoint_dir=Path(tmp),
             on_start=on_start, on_progress=on_progress, on_epoch=on_epoch,
         )
         bar.close()
         rss = peak_rss_mb()
-        device = engine.pick_device(config.device)
-        model, payload = engine.load_checkpoint(Path(tmp) / f"epoch-{config.epochs:03d}.pt", device)
+        device = pick_device(config.device)
+        model, payload = load_checkpoint(Path(tmp) / f"epoch-{config.epochs:03d}.pt", device)
     recipe = config.recipe
+    inference = recipe.inference
     x_test = torch.from_numpy(test.images.copy()).to(device)
     y_test = torch.from_numpy(test.labels.copy()).to(device)
-    _, test_acc = engine.evaluate(model, x_test, y_test, recipe, precision=result.precision)
+    _, test_acc = evaluate(model, x_test, y_test, inference, precision=result.precision)
 
     def predict(a: int, b: int) -> torch.Tensor:
-        logits = engine.predict_logits(model, x_test[a:b], recipe, batch_size=1000, precision=result.precision)
+        logits = predict_logits(model, x_test[a:b], inference, batch_size=1000, precision=result.precision)
         if device.type == "cuda":
             torch.cuda.synchronize()
         return logits
@@ -218,7 +224,7 @@ def run_preset(preset: str, args: argparse.Namespace) -> dict:
                                     repeats=args.repeats, latency_calls=args.latency_calls)
     return {
         "source": f"engine preset {preset!r}", "device": result.device, "hardware": result.hardware,
-        "precision": result.precision, "channels_last": engine.uses_channels_last(device),
+        "precision": result.precision, "channels_last": uses_channels_last(device),
         "batch_size": config.batch_size, "tta_flip": recipe.tta_flip, "images": limit,
         "epochs_run": config.epochs, "test_acc": test_acc, "train_s": clock["train_s"],
         "train_img_per_s": limit * config.epochs / clock["train_s"], "infer_img_per_s": infer,
@@ -332,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch  # noqa: PLC0415 (after the children's branch: they import it themselves)
 
-    from worker.hardware import cpu_name, cpu_threads  # noqa: PLC0415
+    from engine.hardware import cpu_name, cpu_threads  # noqa: PLC0415
 
     threads = args.threads or cpu_threads()
     if args.quick:
@@ -355,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for name in contenders:
             out = Path(tmp) / f"{name}.json"
-            command = [sys.executable, "-m", "worker.bench", "--contender", name, "--out", str(out),
+            command = [sys.executable, "-m", "tools.bench", "--contender", name, "--out", str(out),
                        "--threads", str(threads), "--device", args.device,
                        "--infer-images", str(args.infer_images), "--repeats", str(args.repeats),
                        "--latency-calls", str(args.latency_calls)]

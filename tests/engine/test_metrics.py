@@ -1,11 +1,11 @@
-"""worker.metrics against a case small enough to check by hand (see the numbers in comments)."""
+"""engine.metrics against a case small enough to check by hand (see the numbers in comments)."""
 
 import math
 
 import numpy as np
 import pytest
 
-from worker import metrics
+from engine import metrics
 
 # Three classes, six samples. Predicted = most probable; "conf" = its probability.
 #   sample  true  probabilities          predicted  conf  correct  ECE bin (of 15)

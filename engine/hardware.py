@@ -1,7 +1,7 @@
 """Which device, precision, memory layout and thread count a run uses, decided once per run.
 
-Split from the engine because these are facts about the machine, not about the model. Run
-``python -m worker.hardware`` on a new machine to see what it picks and to time
+Apart from the model and the loop because these are facts about the machine. Run
+``python -m engine.hardware`` on a new machine to see what it picks and to time
 ``channels_last`` against the default layout there.
 """
 
@@ -42,7 +42,7 @@ def cpu_flags() -> set[str]:
 
 def cpu_has_fast_bf16() -> bool:
     """bf16 only pays on CPUs with native bf16 arithmetic (AMX, AVX512-BF16); on AVX2-only
-    CPUs (such as the AMD EPYC this was tuned on) oneDNN emulates it and it is slower than fp32."""
+    CPUs (such as some AMD EPYCs) oneDNN emulates it and it is slower than fp32."""
     return bool({"amx_bf16", "avx512_bf16"} & cpu_flags())
 
 
@@ -56,7 +56,7 @@ def pick_precision(device: torch.device) -> str:
 def uses_channels_last(device: torch.device) -> bool:
     """NHWC suits GPU tensor cores; on CPU oneDNN's convolutions prefer it as well. Measured
     on a 2-core AVX2 EPYC (Zen 3), training the fast model: 1.2-1.5x the images per second of
-    NCHW; the notebook's model: 1.6x. `python -m worker.hardware` re-measures on other CPUs."""
+    NCHW; the notebook's model: 1.6x. `python -m engine.hardware` re-measures on other CPUs."""
     return True
 
 
@@ -123,8 +123,8 @@ def _time_layout(model: torch.nn.Module, device: torch.device, channels_last: bo
 
 
 def main(argv: list[str] | None = None) -> None:
-    from worker.config import PRESETS  # noqa: PLC0415 (the probe only)
-    from worker.engine import build_preset_model  # noqa: PLC0415
+    from engine.config import PRESETS  # noqa: PLC0415 (the probe only)
+    from engine.model import build_preset_model  # noqa: PLC0415
 
     parser = argparse.ArgumentParser(description="Show what this machine's runs will use.")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))

@@ -1,0 +1,45 @@
+"""What the engine reports back, as plain data (no torch), so the web side and the worker's
+glue can read it without importing torch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.metrics import Summary
+
+
+@dataclass(frozen=True)
+class Progress:
+    epoch: int  # 1-based, the epoch in progress
+    epochs: int
+    batch: int  # batches done in this epoch
+    batches: int
+
+    @property
+    def fraction(self) -> float:
+        return ((self.epoch - 1) + self.batch / self.batches) / self.epochs
+
+
+@dataclass(frozen=True)
+class EpochResult:
+    """Exactly the figures the notebook printed per epoch, plus the learning rate."""
+
+    epoch: int
+    train_loss: float
+    train_acc: float
+    val_loss: float
+    val_acc: float
+    seconds: float
+    lr: float
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    summary: Summary
+    class_names: list[str]
+    dataset_name: str
+    dataset_fingerprint: str
+    sample_keys: list[str]
+    device: str  # the hardware, in words
+    precision: str  # fp32 or bf16, as in the run's validation on this device
+    seconds: float  # loading the model, inference and metrics

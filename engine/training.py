@@ -1,0 +1,241 @@
+"""The training loop in plain PyTorch: data on tensors, the learning-rate schedule, one epoch,
+and ``train()``, which ties them together with validation and a checkpoint per epoch.
+
+No Django and no Celery here: a task hands in a TrainConfig and the data, and gets its
+progress through callbacks. What the machine offers (device, precision, threads, layout) is
+in engine.hardware; the models in engine.model.
+
+How it stays fast: the images stay one uint8 tensor on the device for the whole run; each
+batch is cut from it by index, augmented with a few tensor ops for the whole batch and
+normalised there, so the loop does no per-image Python work; convolutions run in
+channels_last, under bf16 autocast where the hardware has it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from engine.checkpoints import checkpoint_payload, save_checkpoint
+from engine.config import Preset, TrainConfig
+from engine.hardware import configure_threads, describe_hardware, pick_device, pick_precision, torch_version
+from engine.inference import autocast, evaluate, normalize
+from engine.model import build_preset_model, to_device
+from engine.results import EpochResult, Progress
+
+# --- data on tensors ------------------------------------------------------------------------
+
+
+def augment(images: torch.Tensor, generator: torch.Generator, pad: int = 2) -> torch.Tensor:
+    """Random crop with `pad` px zero padding and random horizontal flip, for a whole uint8
+    batch (N, H, W), on the batch's device.
+
+    One gather with per-image row and column offsets does both, so a batch costs a few
+    tensor ops whatever its size. `generator` lives on the images' device."""
+    n, h, w = images.shape
+    padded = F.pad(images, (pad, pad, pad, pad))
+    dy, dx = torch.randint(0, 2 * pad + 1, (2, n, 1, 1), generator=generator, device=images.device)
+    flip = torch.rand((n, 1, 1), generator=generator, device=images.device) < 0.5
+    rows = torch.arange(h, device=images.device).view(1, h, 1) + dy
+    cols = torch.arange(w, device=images.device).view(1, 1, w)
+    cols = torch.where(flip, w - 1 - cols, cols) + dx  # flipping within the crop window
+    batch = torch.arange(n, device=images.device).view(n, 1, 1)
+    return padded[batch, rows, cols]
+
+
+def epoch_order(n_main: int, n_extra: int, extra_weight: float, generator: torch.Generator) -> torch.Tensor:
+    """Indices for one epoch into the main images followed by the extra ones.
+
+    Every main image once; extra images (photos for a fine-tune) drawn with replacement so
+    that they make up `extra_weight` of the epoch, however few there are."""
+    device = generator.device
+    order = torch.randperm(n_main, generator=generator, device=device)
+    if n_extra and extra_weight > 0:
+        count = round(n_main * extra_weight / (1 - extra_weight))
+        extra = n_main + torch.randint(0, n_extra, (count,), generator=generator, device=device)
+        order = torch.cat([order, extra])[torch.randperm(n_main + count, generator=generator, device=device)]
+    return order
+
+
+def as_tensors(images: np.ndarray, labels: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 images and int64 labels on the device, moved there once for the whole run."""
+    images = np.require(images, dtype=np.uint8, requirements=["C", "W"])  # from_numpy wants writable
+    labels = np.require(labels, dtype=np.int64, requirements=["C", "W"])
+    return torch.from_numpy(images).to(device), torch.from_numpy(labels).to(device)
+
+
+# --- learning rate --------------------------------------------------------------------------
+
+
+def lr_factor(step: int, total_steps: int, preset: Preset) -> float:
+    """Multiplier on the peak learning rate at a 0-based step: 1 for "constant"; for
+    "onecycle" a linear warm-up over the first `warmup_fraction` of the steps (BN nets at a
+    high rate diverge without it), then a linear fall that reaches zero after the last step,
+    which gets most of a short run's accuracy in its last epochs."""
+    if preset.schedule == "constant":
+        return 1.0
+    warmup = max(1, round(total_steps * preset.warmup_fraction))
+    if step < warmup:
+        return (step + 1) / warmup
+    return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    weight_decay = config.recipe.weight_decay
+    # One kernel for all parameters on a GPU, where launching one per tensor would dominate.
+    fused = next(model.parameters()).is_cuda
+    if config.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=weight_decay, fused=fused)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=weight_decay, fused=fused)
+    return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.9, nesterov=True,
+                           weight_decay=weight_decay)
+
+
+# --- one epoch ------------------------------------------------------------------------------
+
+
+def train_one_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    order: torch.Tensor,
+    *,
+    config: TrainConfig,
+    epoch: int,
+    generator: torch.Generator,
+    precision: str,
+    on_progress: Callable[[Progress], None] | None,
+) -> tuple[float, float]:
+    """One pass over `images[order]`; returns (mean loss, accuracy) as seen in training.
+
+    Loss and hits add up on the device and are read once at the end, so a GPU never waits
+    on the host mid-epoch."""
+    preset = config.recipe
+    model.train()
+    batches = math.ceil(len(order) / config.batch_size)
+    total_steps = batches * config.epochs
+    loss_sum = torch.zeros((), device=images.device)
+    correct = torch.zeros((), device=images.device, dtype=torch.long)
+    for batch_index, idx in enumerate(order.split(config.batch_size)):
+        step = (epoch - 1) * batches + batch_index
+        for group in optimizer.param_groups:
+            group["lr"] = config.lr * lr_factor(step, total_steps, preset)
+        batch = images[idx]
+        if preset.augment:
+            batch = augment(batch, generator, pad=preset.crop_pad)
+        x, y = normalize(batch, preset.inference), labels[idx]
+        with autocast(images.device, precision):
+            logits = model(x)
+        loss = F.cross_entropy(logits.float(), y, label_smoothing=preset.label_smoothing)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        loss_sum += loss.detach() * len(idx)
+        correct += (logits.argmax(1) == y).sum()
+        if on_progress is not None:
+            on_progress(Progress(epoch=epoch, epochs=config.epochs, batch=batch_index + 1, batches=batches))
+    return loss_sum.item() / len(order), correct.item() / len(order)
+
+
+# --- a whole run ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SavedCheckpoint:
+    path: Path
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    device: str
+    hardware: str
+    precision: str
+    torch_version: str
+    epochs: list[EpochResult]
+
+
+def train(
+    config: TrainConfig,
+    *,
+    train_images: np.ndarray,
+    train_labels: np.ndarray,
+    val_images: np.ndarray,
+    val_labels: np.ndarray,
+    checkpoint_dir: Path,
+    on_start: Callable[[torch.device, str], None] | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    on_epoch: Callable[[EpochResult, SavedCheckpoint], None] | None = None,
+    init_state: dict[str, torch.Tensor] | None = None,
+    extra_train: tuple[np.ndarray, np.ndarray, float] | None = None,
+) -> TrainResult:
+    """Train, validate and checkpoint after every epoch.
+
+    init_state: a model state_dict to start from instead of fresh weights (a fine-tune); it
+    must fit the preset's architecture. extra_train: (uint8 images (N, 28, 28), labels,
+    weight): more images mixed into every epoch, drawn with replacement so that they make up
+    `weight` (0 <= weight < 1) of its batches; augmented like the rest.
+
+    A callback may raise to stop (a job's heartbeat does when the job was cancelled); the
+    exception propagates to the caller after the current batch."""
+    device = pick_device(config.device)
+    precision = pick_precision(device)
+    configure_threads(device)
+    if on_start is not None:
+        on_start(device, precision)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels
+    torch.manual_seed(config.seed)
+    # On the run's device, so shuffling and augmentation never copy from the host mid-epoch.
+    generator = torch.Generator(device=device).manual_seed(config.seed)
+
+    # The data moves to the device once, as uint8; batches are cut and normalised there.
+    # The extra images sit after the main ones, where epoch_order() looks for them.
+    extra_count, extra_weight = 0, 0.0
+    if extra_train is not None:
+        extra_images, extra_labels, extra_weight = extra_train
+        if not 0 <= extra_weight < 1:
+            raise ValueError(f"extra_train weight must be in [0, 1), got {extra_weight}")
+        extra_count = len(extra_labels)
+        train_images = np.concatenate([train_images, np.asarray(extra_images, dtype=np.uint8)])
+        train_labels = np.concatenate([train_labels, np.asarray(extra_labels, dtype=np.int64)])
+    x_train, y_train = as_tensors(train_images, train_labels, device)
+    x_val, y_val = as_tensors(val_images, val_labels, device)
+
+    model = build_preset_model(config.recipe)
+    if init_state is not None:
+        model.load_state_dict(init_state)
+    model = to_device(model, device)
+    optimizer = make_optimizer(model, config)
+    results = []
+    for epoch in range(1, config.epochs + 1):
+        started = time.perf_counter()
+        order = epoch_order(len(y_train) - extra_count, extra_count, extra_weight, generator)
+        train_loss, train_acc = train_one_epoch(
+            model, optimizer, x_train, y_train, order, config=config, epoch=epoch,
+            generator=generator, precision=precision, on_progress=on_progress,
+        )
+        val_loss, val_acc = evaluate(model, x_val, y_val, config.recipe.inference, precision=precision)
+        result = EpochResult(
+            epoch=epoch, train_loss=train_loss, train_acc=train_acc, val_loss=val_loss,
+            val_acc=val_acc, seconds=time.perf_counter() - started, lr=optimizer.param_groups[0]["lr"],
+        )
+        results.append(result)
+        path = checkpoint_dir / f"epoch-{epoch:03d}.pt"
+        payload = checkpoint_payload(model, optimizer, config, result, precision=precision)
+        sha256 = save_checkpoint(path, payload)
+        if on_epoch is not None:
+            on_epoch(result, SavedCheckpoint(path=path, sha256=sha256, size=path.stat().st_size))
+    return TrainResult(device=device.type, hardware=describe_hardware(device), precision=precision,
+                       torch_version=torch_version(), epochs=results)
