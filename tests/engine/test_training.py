@@ -37,7 +37,7 @@ def small_config(**overrides) -> TrainConfig:
 
 
 def metrics(result: training.TrainResult) -> list[tuple]:
-    return [dataclasses.astuple(dataclasses.replace(epoch, seconds=0.0)) for epoch in result.epochs]
+    return [dataclasses.astuple(dataclasses.replace(epoch, seconds=0.0, train_seconds=0.0)) for epoch in result.epochs]
 
 
 def test_loss_falls_over_a_few_epochs(images, tmp_path):
