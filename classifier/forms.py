@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
-from engine.config import DEFAULT_PRESET, DEVICES, OPTIMIZERS, PRESETS, ConfigError, TrainConfig
+from engine.config import DEFAULT_PRESET, DEVICES, NOTEBOOK, OPTIMIZERS, PRESETS, ConfigError, TrainConfig, parse_budget
 
 
 def _preset_choices() -> list[tuple[str, str]]:
@@ -15,7 +15,12 @@ class TrainingRunForm(forms.Form):
     """Blank fields take the preset's defaults, so a user changes only what they mean to."""
 
     preset = forms.ChoiceField(choices=_preset_choices, initial=DEFAULT_PRESET, widget=forms.RadioSelect)
-    epochs = forms.IntegerField(required=False, min_value=1, max_value=500)
+    budget = forms.CharField(
+        required=False, max_length=20, label="Time budget",
+        help_text=f"Minutes of training (such as 2), or '{NOTEBOOK}' for as long as the notebook's loop takes on "
+                  "the worker; the worker measures its speed and plans the steps to fit. Blank: the preset's.")
+    epochs = forms.IntegerField(required=False, min_value=1, max_value=500,
+                                help_text="A fixed number of epochs instead of a time budget.")
     batch_size = forms.IntegerField(required=False, min_value=1, max_value=8192)
     lr = forms.FloatField(required=False, min_value=1e-7, max_value=10, label="Learning rate")
     optimizer = forms.ChoiceField(required=False, choices=[("", "preset default")] + [(o, o) for o in OPTIMIZERS])
@@ -33,7 +38,7 @@ class TrainingRunForm(forms.Form):
             data["config"] = TrainConfig.for_preset(
                 data["preset"], epochs=data.get("epochs"), batch_size=data.get("batch_size"),
                 lr=data.get("lr"), optimizer=data.get("optimizer") or None, seed=data.get("seed"),
-                limit=data.get("limit"), device=data.get("device"),
+                limit=data.get("limit"), device=data.get("device"), **parse_budget(data.get("budget") or ""),
             )
         except ConfigError as exc:
             raise forms.ValidationError(str(exc)) from None
@@ -42,6 +47,7 @@ class TrainingRunForm(forms.Form):
     def preset_defaults(self) -> dict[str, dict]:
         """For the page's hint text: what each preset fills in when a field is blank."""
         return {
-            name: {"epochs": p.epochs, "batch_size": p.batch_size, "lr": p.lr, "optimizer": p.optimizer}
+            name: {"length": TrainConfig.for_preset(name).length_in_words(), "batch_size": p.batch_size, "lr": p.lr,
+                   "optimizer": p.optimizer}
             for name, p in PRESETS.items()
         }

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
+NOTEBOOK = "notebook"  # a time budget: the notebook's training time on the worker that runs the run
+MAX_BUDGET_S = 24 * 3600
 SCHEDULES = ("constant", "onecycle")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -36,6 +38,9 @@ class Preset:
     crop_pad: int = 2  # the crop's zero padding in px: images shift by up to this much
     tta_flip: bool = False  # average the logits of the image and its mirror at evaluation
     normalize: tuple[float, float] = (0.5, 0.5)  # (mean, std) applied to pixels in [0, 1]
+    # NOTEBOOK: unless told otherwise, train for as long as the notebook's loop takes on the
+    # worker that runs it (measured there, engine.budget), not for a fixed number of epochs.
+    budget: str | None = None
 
     @property
     def inference(self) -> Inference:
@@ -88,9 +93,10 @@ PRESETS: dict[str, Preset] = {
             # (measurements in the README).
             layers=(32, "M", 64, "M", 128),
             head="flatten:256",
-            epochs=11,
+            epochs=11,  # what the notebook's time buys on the bf16 CPU; its budget decides elsewhere
             **MODERN_RECIPE,
             crop_pad=1,
+            budget=NOTEBOOK,
         ),
         Preset(
             name="best",
@@ -125,7 +131,10 @@ class TrainConfig:
     """Everything that decides a run's numbers. Stored on the run as JSON, in the checkpoint too."""
 
     preset: str = DEFAULT_PRESET
-    epochs: int = 11  # the defaults are the fast preset's
+    # How long it trains: a fixed number of epochs, or a time budget (exactly one of the three).
+    epochs: int | None = 11
+    budget_s: float | None = None  # seconds of training; the worker fixes the steps from its measured speed
+    budget_notebook: bool = False  # as long as the notebook's loop takes on the worker that runs it
     batch_size: int = 128
     lr: float = 2e-3
     optimizer: str = "adamw"
@@ -143,10 +152,17 @@ class TrainConfig:
         if preset not in PRESETS:
             raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
         p = PRESETS[preset]
-        values: dict[str, Any] = dict(
-            preset=preset, epochs=p.epochs, batch_size=p.batch_size, lr=p.lr, optimizer=p.optimizer
-        )
-        values.update({k: v for k, v in overrides.items() if v is not None})
+        values: dict[str, Any] = dict(preset=preset, batch_size=p.batch_size, lr=p.lr, optimizer=p.optimizer)
+        given = {k: v for k, v in overrides.items() if v is not None and v is not False}
+        if not {"epochs", "budget_s", "budget_notebook"} & set(given):
+            # Nothing said about its length: the preset's own, its budget if it has one.
+            if p.budget == NOTEBOOK:
+                given.update(epochs=None, budget_notebook=True)
+            else:
+                given["epochs"] = p.epochs
+        elif "epochs" not in given:
+            given["epochs"] = None
+        values.update(given)
         return cls.from_dict(values)
 
     @classmethod
@@ -159,7 +175,10 @@ class TrainConfig:
             lr=preset.lr * FINETUNE_LR_FACTOR, optimizer=parent["optimizer"], val_size=parent["val_size"],
             finetune_from=finetune_from,
         )
-        values.update({k: v for k, v in overrides.items() if v is not None})
+        given = {k: v for k, v in overrides.items() if v is not None and v is not False}
+        if {"budget_s", "budget_notebook"} & set(given) and "epochs" not in given:
+            values["epochs"] = None  # a time budget instead of the fine-tune's epochs
+        values.update(given)
         return cls.from_dict(values)
 
     @classmethod
@@ -179,10 +198,27 @@ class TrainConfig:
     def recipe(self) -> Preset:
         return PRESETS[self.preset]
 
+    @property
+    def has_budget(self) -> bool:
+        return self.budget_s is not None or self.budget_notebook
+
+    def length_in_words(self) -> str:
+        if self.budget_notebook:
+            return "the notebook's training time on the worker"
+        if self.budget_s is not None:
+            return f"a {budget_words(self.budget_s)} budget"
+        return f"{self.epochs} epoch{'s' if self.epochs != 1 else ''}"
+
     def validate(self) -> None:
         checks = [
             (self.preset in PRESETS, f"unknown preset {self.preset!r}"),
-            (isinstance(self.epochs, int) and 1 <= self.epochs <= 500, "epochs must be 1 to 500"),
+            (sum((self.epochs is not None, self.budget_s is not None, bool(self.budget_notebook))) == 1,
+             "give either a number of epochs or a time budget, not both"),
+            (self.epochs is None or (isinstance(self.epochs, int) and 1 <= self.epochs <= 500),
+             "epochs must be 1 to 500"),
+            (self.budget_s is None or (isinstance(self.budget_s, (int, float)) and 10 <= self.budget_s <= MAX_BUDGET_S),
+             "a time budget must be 10 seconds to 24 hours"),
+            (isinstance(self.budget_notebook, bool), "budget_notebook must be true or false"),
             (isinstance(self.batch_size, int) and 1 <= self.batch_size <= 8192,
              "batch size must be 1 to 8192"),
             (isinstance(self.lr, (int, float)) and 0 < self.lr <= 10, "learning rate must be in (0, 10]"),
@@ -202,3 +238,28 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+
+
+def parse_budget(text: str) -> dict[str, Any]:
+    """A budget as people type it: "notebook", or minutes ("2", "2.5", "90s" for seconds).
+    Returns the TrainConfig fields it stands for; raises ConfigError with the reason."""
+    text = text.strip().lower()
+    if not text:
+        return {}
+    if text == NOTEBOOK:
+        return {"budget_notebook": True}
+    seconds = text.endswith("s")
+    try:
+        value = float(text[:-1] if seconds or text.endswith("m") else text)
+    except ValueError:
+        raise ConfigError(f"a time budget is a number of minutes (such as 2 or 2.5) or {NOTEBOOK!r}, "
+                          f"not {text!r}") from None
+    return {"budget_s": value if seconds else value * 60}
+
+
+def budget_words(seconds: float) -> str:
+    """'2 min', '90 s', '1 h 30 min' for a budget."""
+    if seconds < 60 or seconds % 60:
+        return f"{seconds:g} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+    minutes = int(seconds // 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"

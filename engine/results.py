@@ -11,13 +11,15 @@ from engine.metrics import Summary
 @dataclass(frozen=True)
 class Progress:
     epoch: int  # 1-based, the epoch in progress
-    epochs: int
+    epochs: int  # planned
     batch: int  # batches done in this epoch
-    batches: int
+    batches: int  # in this epoch (the last of a budgeted run may be shorter)
+    step: int  # optimizer steps done in the whole run
+    steps: int  # planned
 
     @property
     def fraction(self) -> float:
-        return ((self.epoch - 1) + self.batch / self.batches) / self.epochs
+        return self.step / self.steps
 
 
 @dataclass(frozen=True)
@@ -29,8 +31,9 @@ class EpochResult:
     train_acc: float
     val_loss: float
     val_acc: float
-    seconds: float
+    seconds: float  # the whole epoch: training, validation
     lr: float
+    train_seconds: float | None = None  # its training steps only (what a time budget counts)
 
 
 @dataclass(frozen=True)

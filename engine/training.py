@@ -24,6 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from engine.budget import Plan, fixed_plan, notebook_seconds, plan_for_budget, probe_copy, seconds_per_step
 from engine.checkpoints import checkpoint_payload, save_checkpoint
 from engine.config import Preset, TrainConfig
 from engine.hardware import configure_threads, describe_hardware, pick_device, pick_precision, torch_version
@@ -103,6 +104,23 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
 # --- one epoch ------------------------------------------------------------------------------
 
 
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch_uint8: torch.Tensor, labels: torch.Tensor,
+               *, config: TrainConfig, generator: torch.Generator, precision: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimizer step on a uint8 batch: augment, normalise, forward, backward. Returns the
+    loss and the logits, on the device (reading them would make a GPU wait)."""
+    preset = config.recipe
+    if preset.augment:
+        batch_uint8 = augment(batch_uint8, generator, pad=preset.crop_pad)
+    x = normalize(batch_uint8, preset.inference)
+    with autocast(batch_uint8.device, precision):
+        logits = model(x)
+    loss = F.cross_entropy(logits.float(), labels, label_smoothing=preset.label_smoothing)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach(), logits.detach()
+
+
 def train_one_epoch(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -111,40 +129,61 @@ def train_one_epoch(
     order: torch.Tensor,
     *,
     config: TrainConfig,
+    plan: Plan,
     epoch: int,
     generator: torch.Generator,
     precision: str,
     on_progress: Callable[[Progress], None] | None,
 ) -> tuple[float, float]:
-    """One pass over `images[order]`; returns (mean loss, accuracy) as seen in training.
+    """One pass over `images[order]`, or the part of it left before the plan's last step;
+    returns (mean loss, accuracy) as seen in training.
 
     Loss and hits add up on the device and are read once at the end, so a GPU never waits
     on the host mid-epoch."""
-    preset = config.recipe
     model.train()
-    batches = math.ceil(len(order) / config.batch_size)
-    total_steps = batches * config.epochs
+    first_step = (epoch - 1) * plan.batches_per_epoch
+    batches = min(plan.batches_per_epoch, plan.total_steps - first_step)
+    order = order[:batches * config.batch_size]
     loss_sum = torch.zeros((), device=images.device)
     correct = torch.zeros((), device=images.device, dtype=torch.long)
     for batch_index, idx in enumerate(order.split(config.batch_size)):
-        step = (epoch - 1) * batches + batch_index
+        step = first_step + batch_index
         for group in optimizer.param_groups:
-            group["lr"] = config.lr * lr_factor(step, total_steps, preset)
-        batch = images[idx]
-        if preset.augment:
-            batch = augment(batch, generator, pad=preset.crop_pad)
-        x, y = normalize(batch, preset.inference), labels[idx]
-        with autocast(images.device, precision):
-            logits = model(x)
-        loss = F.cross_entropy(logits.float(), y, label_smoothing=preset.label_smoothing)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        loss_sum += loss.detach() * len(idx)
+            group["lr"] = config.lr * lr_factor(step, plan.total_steps, config.recipe)
+        y = labels[idx]
+        loss, logits = train_step(model, optimizer, images[idx], y, config=config, generator=generator,
+                                  precision=precision)
+        loss_sum += loss * len(idx)
         correct += (logits.argmax(1) == y).sum()
         if on_progress is not None:
-            on_progress(Progress(epoch=epoch, epochs=config.epochs, batch=batch_index + 1, batches=batches))
+            on_progress(Progress(epoch=epoch, epochs=plan.epochs, batch=batch_index + 1, batches=batches,
+                                 step=step + 1, steps=plan.total_steps))
     return loss_sum.item() / len(order), correct.item() / len(order)
+
+
+def make_plan(config: TrainConfig, model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
+              n_per_epoch: int, *, precision: str) -> Plan:
+    """A fixed number of epochs, or as many steps as the budget holds at the speed measured here,
+    on a throwaway copy of the model with its own random numbers (the run's stay as they were)."""
+    batches_per_epoch = math.ceil(n_per_epoch / config.batch_size)
+    if not config.has_budget:
+        return fixed_plan(config, batches_per_epoch)
+    started = time.perf_counter()
+    notebook_s = notebook_seconds(images, labels) if config.budget_notebook else None
+    twin, twin_optimizer = probe_copy(model, lambda m: make_optimizer(m, config))
+    twin.train()
+    probe_generator = torch.Generator(device=images.device).manual_seed(config.seed + 1)
+
+    def step() -> None:
+        idx = torch.randint(0, len(labels), (config.batch_size,), generator=probe_generator, device=images.device)
+        train_step(twin, twin_optimizer, images[idx], labels[idx], config=config, generator=probe_generator,
+                   precision=precision)
+
+    sync = torch.cuda.synchronize if images.device.type == "cuda" else (lambda: None)
+    step_s = seconds_per_step(step, synchronize=sync)
+    return plan_for_budget(budget_s=notebook_s if notebook_s is not None else config.budget_s, step_s=step_s,
+                           batches_per_epoch=batches_per_epoch, spent_s=time.perf_counter() - started,
+                           notebook_s=notebook_s)
 
 
 # --- a whole run ----------------------------------------------------------------------------
@@ -163,6 +202,7 @@ class TrainResult:
     hardware: str
     precision: str
     torch_version: str
+    plan: Plan
     epochs: list[EpochResult]
 
 
@@ -175,6 +215,7 @@ def train(
     val_labels: np.ndarray,
     checkpoint_dir: Path,
     on_start: Callable[[torch.device, str], None] | None = None,
+    on_plan: Callable[[Plan], None] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     on_epoch: Callable[[EpochResult, SavedCheckpoint], None] | None = None,
     init_state: dict[str, torch.Tensor] | None = None,
@@ -186,6 +227,10 @@ def train(
     must fit the preset's architecture. extra_train: (uint8 images (N, 28, 28), labels,
     weight): more images mixed into every epoch, drawn with replacement so that they make up
     `weight` (0 <= weight < 1) of its batches; augmented like the rest.
+
+    With a time budget (config.budget_s or budget_notebook) the number of steps is fixed
+    after a speed probe (engine.budget), told to on_plan before the first step; BudgetTooSmall
+    if not one epoch fits.
 
     A callback may raise to stop (a job's heartbeat does when the job was cancelled); the
     exception propagates to the caller after the current batch."""
@@ -218,18 +263,27 @@ def train(
         model.load_state_dict(init_state)
     model = to_device(model, device)
     optimizer = make_optimizer(model, config)
+    n_main = len(y_train) - extra_count
+    n_per_epoch = len(epoch_order(n_main, extra_count, extra_weight, torch.Generator(device=device)))
+    plan = make_plan(config, model, x_train, y_train, n_per_epoch, precision=precision)
+    if on_plan is not None:
+        on_plan(plan)
     results = []
-    for epoch in range(1, config.epochs + 1):
+    for epoch in range(1, plan.epochs + 1):
         started = time.perf_counter()
-        order = epoch_order(len(y_train) - extra_count, extra_count, extra_weight, generator)
+        order = epoch_order(n_main, extra_count, extra_weight, generator)
         train_loss, train_acc = train_one_epoch(
-            model, optimizer, x_train, y_train, order, config=config, epoch=epoch,
+            model, optimizer, x_train, y_train, order, config=config, plan=plan, epoch=epoch,
             generator=generator, precision=precision, on_progress=on_progress,
         )
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        train_seconds = time.perf_counter() - started
         val_loss, val_acc = evaluate(model, x_val, y_val, config.recipe.inference, precision=precision)
         result = EpochResult(
             epoch=epoch, train_loss=train_loss, train_acc=train_acc, val_loss=val_loss,
             val_acc=val_acc, seconds=time.perf_counter() - started, lr=optimizer.param_groups[0]["lr"],
+            train_seconds=train_seconds,
         )
         results.append(result)
         path = checkpoint_dir / f"epoch-{epoch:03d}.pt"
@@ -238,4 +292,4 @@ def train(
         if on_epoch is not None:
             on_epoch(result, SavedCheckpoint(path=path, sha256=sha256, size=path.stat().st_size))
     return TrainResult(device=device.type, hardware=describe_hardware(device), precision=precision,
-                       torch_version=torch_version(), epochs=results)
+                       torch_version=torch_version(), plan=plan, epochs=results)

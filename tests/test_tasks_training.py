@@ -6,7 +6,10 @@ import torch
 
 from classifier.models import JobStatus, TrainingRun
 from classifier.services import jobs as job_services
+from dataset.fashion_mnist import training_data
 from engine.checkpoints import file_sha256, load_checkpoint
+from engine.config import TrainConfig
+from tests.budgets import budget_for
 from tests.factories import TrainingRunFactory, tiny_config
 from worker.tasks import train_run
 
@@ -76,3 +79,24 @@ def test_a_run_that_is_not_queued_is_left_alone(db):
     train_run(run.pk)
     run.refresh_from_db()
     assert run.status == JobStatus.CANCELLED and run.started_at is None
+
+
+def test_a_budget_too_small_for_one_epoch_fails_the_run_saying_why(db):
+    run = TrainingRunFactory(config=TrainConfig.for_preset("best", budget_s=10, val_size=200).to_dict())
+    train_run(run.pk)
+    run.refresh_from_db()
+    assert run.status == JobStatus.FAILED and run.epochs.count() == 0
+    assert run.error.startswith("A budget of 10 s is too small: one epoch takes about") and "Give at least" in run.error
+
+
+def test_a_budgeted_run_records_its_plan_and_its_training_time(db):
+    data = training_data(val_size=200, seed=0, limit=3200)
+    budget_s = budget_for(TrainConfig.for_preset("seed", epochs=1), data.train_images, data.train_labels, epochs=3)
+    config = TrainConfig.for_preset("seed", budget_s=round(budget_s, 1), limit=3200, val_size=200)
+    run = TrainingRunFactory(config=config.to_dict())
+    train_run(run.pk)
+    run.refresh_from_db()
+    assert run.status == JobStatus.SUCCEEDED, run.error
+    assert run.plan["budget_s"] == config.budget_s and run.plan["total_steps"] >= run.plan["batches_per_epoch"] == 50
+    assert run.epochs_total == run.plan["epochs"] == run.epochs.count() == run.epochs_done
+    assert 0 < run.training_seconds() <= sum(e.seconds for e in run.epochs.all()) + run.plan["probe_s"]

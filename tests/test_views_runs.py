@@ -6,6 +6,7 @@ from django.test import Client
 from django.urls import reverse
 
 from classifier.models import JobStatus, TrainingRun
+from engine.config import TrainConfig
 from tests.factories import TrainingRunFactory, checkpoint_with_file
 
 
@@ -65,6 +66,43 @@ def test_staff_start_a_run_with_preset_defaults_filling_blanks(staff_client, no_
     assert run.config["epochs"] == 3 and run.config["batch_size"] == 64 and run.config["lr"] == 1e-3
     assert run.config["limit"] == 1000 and run.seed == 5 and run.config["device"] == "cpu"
     assert no_enqueue == [("worker.tasks.train_run", run.pk)]
+
+
+@pytest.mark.parametrize("preset, budget, expected", [
+    ("fast", "", {"epochs": None, "budget_notebook": True, "budget_s": None}),  # the fast preset's own length
+    ("seed", "", {"epochs": 10, "budget_notebook": False, "budget_s": None}),
+    ("best", "2", {"epochs": None, "budget_notebook": False, "budget_s": 120.0}),
+    ("seed", "notebook", {"epochs": None, "budget_notebook": True, "budget_s": None}),
+])
+def test_the_new_run_form_takes_a_time_budget(staff_client, no_enqueue, preset, budget, expected):
+    response = staff_client.post(reverse("run_new"), {"preset": preset, "budget": budget, "device": "auto"})
+    assert response.status_code == 302
+    config = TrainingRun.objects.get().config
+    assert {key: config[key] for key in expected} == expected
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"budget": "soon"}, "a time budget is a number of minutes"),
+    ({"budget": "2", "epochs": "3"}, "either a number of epochs or a time budget, not both"),
+    ({"budget": "0.1"}, "10 seconds to 24 hours"),
+])
+def test_the_form_refuses_a_budget_it_cannot_train(staff_client, no_enqueue, fields, message):
+    response = staff_client.post(reverse("run_new"), {"preset": "fast", "device": "auto", **fields})
+    assert response.status_code == 200 and message in response.content.decode()
+    assert not TrainingRun.objects.exists()
+
+
+def test_a_budgeted_run_page_shows_its_budget_and_the_time_used(user_client):
+    run = TrainingRunFactory(status=JobStatus.RUNNING, config={**TrainConfig.for_preset("fast").to_dict()},
+                             plan={"epochs": 9, "total_steps": 3800, "batches_per_epoch": 430, "budget_s": 515.0,
+                                   "step_s": 0.128, "notebook_s": 515.0, "probe_s": 3.2})
+    run.epochs.create(epoch=1, train_loss=0.6, train_acc=0.8, val_loss=0.5, val_acc=0.8, seconds=60, lr=1e-3,
+                      train_seconds=55.0)
+    page = user_client.get(reverse("run_detail", args=[run.pk])).content.decode()
+    budget = page[page.index('id="run-budget"'):][:600]
+    assert "the notebook's training time on the worker, measured there: 8 min 35 s" in budget
+    assert "training time used 58.2 s" in budget and "planned 3800 steps in 9 epochs at 128 ms a step" in budget
+    assert "0 of 9 epochs" in page  # the epochs done are the worker's to count
 
 
 def test_the_form_reports_bad_values(staff_client, no_enqueue):

@@ -65,6 +65,43 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
 
 
+# Ratios mean little when other processes took a different share of the machine during the
+# reference than during a contender: past this many busy cores of difference, none is given.
+MAX_LOAD_DIFFERENCE = 0.25
+# The CPU features that decide speed here: bf16 natively (AMX, AVX512-BF16) or fp32 with AVX2/AVX-512.
+FLAGS_SHOWN = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16")
+
+
+def busy_cpu_seconds() -> float | None:
+    """CPU time all processes have used since boot (user, nice, system, irq, softirq, steal)."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError, IndexError):
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+class OthersLoad:
+    """How many cores other processes kept busy, on average, while this one ran: the machine's
+    busy time less this process's own CPU time, over the wall time."""
+
+    def __init__(self) -> None:
+        self.busy, self.own, self.wall = busy_cpu_seconds(), self._own(), time.perf_counter()
+
+    @staticmethod
+    def _own() -> float:
+        times = os.times()
+        return times.user + times.system
+
+    def cores(self) -> float | None:
+        busy = busy_cpu_seconds()
+        if busy is None or self.busy is None:
+            return None
+        wall = time.perf_counter() - self.wall
+        return max(0.0, (busy - self.busy) - (self._own() - self.own)) / wall if wall > 0 else None
+
+
 def load_average() -> float | None:
     try:
         return float(Path("/proc/loadavg").read_text().split()[0])
@@ -188,7 +225,7 @@ def run_preset(preset: str, args: argparse.Namespace) -> dict:
 
     def on_progress(progress: Progress) -> None:
         if bar.total is None:
-            bar.total = progress.batches * progress.epochs
+            bar.total = progress.steps
         bar.update(1)
         if progress.batch == progress.batches:  # the epoch's training is done; its test is not
             clock["train_s"] += time.perf_counter() - clock["mark"]
@@ -207,7 +244,7 @@ def run_preset(preset: str, args: argparse.Namespace) -> dict:
         bar.close()
         rss = peak_rss_mb()
         device = pick_device(config.device)
-        model, payload = load_checkpoint(Path(tmp) / f"epoch-{config.epochs:03d}.pt", device)
+        model, payload = load_checkpoint(Path(tmp) / f"epoch-{result.plan.epochs:03d}.pt", device)
     recipe = config.recipe
     inference = recipe.inference
     x_test = torch.from_numpy(test.images.copy()).to(device)
@@ -226,14 +263,15 @@ def run_preset(preset: str, args: argparse.Namespace) -> dict:
         "source": f"engine preset {preset!r}", "device": result.device, "hardware": result.hardware,
         "precision": result.precision, "channels_last": uses_channels_last(device),
         "batch_size": config.batch_size, "tta_flip": recipe.tta_flip, "images": limit,
-        "epochs_run": config.epochs, "test_acc": test_acc, "train_s": clock["train_s"],
-        "train_img_per_s": limit * config.epochs / clock["train_s"], "infer_img_per_s": infer,
+        "epochs_run": result.plan.epochs, "test_acc": test_acc, "train_s": clock["train_s"],
+        "train_img_per_s": result.plan.total_steps * config.batch_size / clock["train_s"], "infer_img_per_s": infer,
+        "plan": result.plan.to_dict(),
         "latency_ms": latency, "peak_rss_mb": rss, "epochs": epochs_seen, "threads": torch.get_num_threads(),
     }
 
 
 def run_contender(args: argparse.Namespace) -> None:
-    started, load_before = time.perf_counter(), load_average()
+    started, load_before, others = time.perf_counter(), load_average(), OthersLoad()
     if args.contender == "reference":
         path = reference_path()
         if path is not None:
@@ -246,6 +284,7 @@ def run_contender(args: argparse.Namespace) -> None:
         figures = run_preset(args.contender, args)
     figures["wall_s"] = time.perf_counter() - started
     figures["load_before"], figures["load_after"] = load_before, load_average()
+    figures["others_load"] = others.cores()
     Path(args.out).write_text(json.dumps(figures, indent=1))
 
 
@@ -261,11 +300,26 @@ def accuracy_at(epochs: list[dict], seconds: float) -> dict:
     return {"test_acc": last["test_acc"], "epoch": last["epoch"], "train_s": last["train_s"]}
 
 
+def load_refusal(reference: dict, contender: dict, name: str) -> str | None:
+    """Why no ratio can be given between these two runs, or None."""
+    theirs, ours = reference.get("others_load"), contender.get("others_load")
+    if theirs is None or ours is None:
+        return None
+    if abs(ours - theirs) > MAX_LOAD_DIFFERENCE:
+        return (f"no ratio: other processes kept {ours:.2f} cores busy during `{name}` but {theirs:.2f} during the "
+                f"reference (more than {MAX_LOAD_DIFFERENCE} apart); rerun on a quiet machine")
+    return None
+
+
 def compare(results: dict[str, dict]) -> dict:
     ref = results["reference"]
     comparison = {}
     for name in [n for n in results if n != "reference"]:
         ours = results[name]
+        refusal = load_refusal(ref, ours, name)
+        if refusal:
+            comparison[name] = {"refused": refusal, "acc_gain_pts": (ours["test_acc"] - ref["test_acc"]) * 100}
+            continue
         comparison[name] = {
             "acc_gain_pts": (ours["test_acc"] - ref["test_acc"]) * 100,
             "acc_at_reference_train_s": accuracy_at(ours["epochs"], ref["train_s"]),
@@ -283,6 +337,8 @@ def report(bench: dict) -> str:
     m = bench["machine"]
     lines = [f"Fashion-MNIST benchmark ({bench['mode']}): {m['cpu']}, {m['cores']} cores, "
              f"{bench['threads']} threads, torch {m['torch']}",
+             f"CPU flags: {' '.join(m.get('cpu_flags', [])) or 'unknown'}; the engine picks {m.get('cpu_precision')} "
+             "on this CPU",
              f"reference: {bench['reference']['source']}"]
     header = f"{'':28s}" + "".join(f"{n:>14s}" for n in names)
     rows = [
@@ -296,19 +352,24 @@ def report(bench: dict) -> str:
         ("device / precision", lambda r: f"{r['device']}/{r['precision']}"),
         ("flip TTA", lambda r: "yes" if r["tta_flip"] else "no"),
         ("load avg before/after", lambda r: f"{r['load_before']}/{r['load_after']}"),
+        ("others' load (cores)", lambda r: "?" if r.get("others_load") is None else f"{r['others_load']:.2f}"),
     ]
     lines.append(header)
     for label, cell in rows:
         lines.append(f"{label:28s}" + "".join(f"{cell(bench[n]):>14s}" for n in names))
     ref_s = bench["reference"]["train_s"]
     for name, c in bench["comparison"].items():
+        if "refused" in c:
+            lines.append(f"{name} vs reference: {c['acc_gain_pts']:+.2f} pts; {c['refused']}")
+            continue
         at = c["acc_at_reference_train_s"]
         at_text = (f"{at['test_acc'] * 100:.2f} % (epoch {at['epoch']} of {bench[name]['epochs_run']}, "
                    f"done at {at['train_s']:.0f} s)" if at["test_acc"] is not None else "no epoch finished")
         lines.append(
-            f"{name} vs reference: {c['acc_gain_pts']:+.2f} pts; at the reference's {ref_s:.0f} s: {at_text}; "
-            f"train img/s x{c['train_img_per_s_ratio']:.2f}, infer img/s x{c['infer_img_per_s_ratio']:.2f}, "
-            f"latency x{c['latency_ratio']:.2f}, peak RSS x{c['peak_rss_ratio']:.2f}"
+            f"{name} vs reference: {c['acc_gain_pts']:+.2f} pts; training time x{c['train_s_ratio']:.2f}; "
+            f"at the reference's {ref_s:.0f} s: {at_text}; train img/s x{c['train_img_per_s_ratio']:.2f}, "
+            f"infer img/s x{c['infer_img_per_s_ratio']:.2f}, latency x{c['latency_ratio']:.2f}, "
+            f"peak RSS x{c['peak_rss_ratio']:.2f}"
         )
     return "\n".join(lines)
 
@@ -338,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch  # noqa: PLC0415 (after the children's branch: they import it themselves)
 
-    from engine.hardware import cpu_name, cpu_threads  # noqa: PLC0415
+    from engine.hardware import cpu_flags, cpu_name, cpu_threads, pick_precision  # noqa: PLC0415
 
     threads = args.threads or cpu_threads()
     if args.quick:
@@ -355,6 +416,8 @@ def main(argv: list[str] | None = None) -> int:
         "mode": "quick" if args.quick else "full",
         "threads": threads,
         "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "platform": platform.platform(),
+                    "cpu_flags": [flag for flag in FLAGS_SHOWN if flag in cpu_flags()],
+                    "cpu_precision": pick_precision(torch.device("cpu")),
                     "python": platform.python_version(), "torch": str(torch.__version__),
                     "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
     }

@@ -20,6 +20,7 @@ from django.conf import settings
 from classifier.models import Job
 from classifier.services import jobs as job_services
 from dataset.fashion_mnist import DatasetNotFound
+from engine.budget import BudgetTooSmall
 from engine.checkpoints import CheckpointRefused
 from engine.config import ConfigError
 from engine.hardware import DeviceUnavailable
@@ -30,7 +31,8 @@ J = TypeVar("J", bound=Job)
 Body = Callable[[J], "dict | None"]
 
 # Failures whose message is already written for the job's page: shown as they are.
-EXPLAINED = (job_services.JobRefused, CheckpointRefused, ConfigError, DatasetNotFound, DeviceUnavailable)
+EXPLAINED = (job_services.JobRefused, BudgetTooSmall, CheckpointRefused, ConfigError, DatasetNotFound,
+             DeviceUnavailable)
 
 
 def run_job(model: type[J], job_id: int, body: Body, *, worker_host: str | None = None,

@@ -17,6 +17,7 @@ from classifier.services import photos as photo_services
 from classifier.services import training as training_services
 from dataset.eval_sets import FMNIST_TEST
 from dataset.fashion_mnist import training_data
+from engine.budget import Plan
 from engine.checkpoints import load_verified_checkpoint
 from engine.config import TrainConfig
 from engine.hardware import describe_hardware, torch_version
@@ -77,10 +78,16 @@ def train_and_record(run: TrainingRun) -> None:
     def on_progress(progress: Progress) -> None:
         heartbeat(progress.fraction)
 
+    planned = {}
+
+    def on_plan(plan: Plan) -> None:
+        planned["epochs"] = plan.epochs
+        training_services.training_run_record_plan(run_id=run.pk, plan=plan.to_dict())
+
     def on_epoch(result: EpochResult, saved: SavedCheckpoint) -> None:
         training_services.training_run_record_epoch(
             run_id=run.pk, figures=result, checkpoint_path=saved.path, sha256=saved.sha256, size=saved.size,
-            epochs_total=config.epochs,
+            epochs_total=planned["epochs"],
         )
 
     train(
@@ -88,7 +95,7 @@ def train_and_record(run: TrainingRun) -> None:
         train_images=data.train_images, train_labels=data.train_labels,
         val_images=data.val_images, val_labels=data.val_labels,
         checkpoint_dir=Path(settings.CHECKPOINT_ROOT) / f"run-{run.pk}",
-        on_start=on_start, on_progress=on_progress, on_epoch=on_epoch,
+        on_start=on_start, on_plan=on_plan, on_progress=on_progress, on_epoch=on_epoch,
         init_state=init_state,
         extra_train=(*photos, config.photo_weight) if photos is not None else None,
     )

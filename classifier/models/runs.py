@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from classifier.models.jobs import Job
+from engine.config import TrainConfig
 
 
 class CheckpointStorage(FileSystemStorage):
@@ -60,6 +61,9 @@ class TrainingRun(Job):
     photo_snapshot_fingerprint = models.CharField(max_length=64, blank=True)
 
     epochs_done = models.PositiveIntegerField(default=0)
+    # How long it trains, fixed by the worker before the first step: engine.budget.Plan as a dict
+    # (epochs, total_steps, and for a time budget the budget and the speed measured there).
+    plan = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -68,8 +72,28 @@ class TrainingRun(Job):
         return f"Run #{self.pk} ({self.preset}, {self.status})"
 
     @property
-    def epochs_total(self) -> int:
-        return int(self.config.get("epochs", 0))
+    def epochs_total(self) -> int | None:
+        """Planned epochs: known from the config, or, with a time budget, once a worker has planned."""
+        if self.plan:
+            return int(self.plan["epochs"])
+        return self.config.get("epochs")
+
+    @property
+    def budget_s(self) -> float | None:
+        """The training time it was given: a number of seconds, or the notebook's time as measured
+        on its worker (None until it is measured, or for a run of fixed epochs)."""
+        if self.plan and self.plan.get("budget_s"):
+            return self.plan["budget_s"]
+        return self.config.get("budget_s")
+
+    @property
+    def length_in_words(self) -> str:
+        return TrainConfig.from_dict(self.config).length_in_words()
+
+    def training_seconds(self) -> float:
+        """Time spent in training steps so far (what a budget counts), the speed probe included."""
+        done = sum(e.train_seconds or 0.0 for e in self.epochs.all())
+        return done + (self.plan or {}).get("probe_s", 0.0)
 
     @property
     def requester(self):
@@ -86,8 +110,9 @@ class EpochLog(models.Model):
     train_acc = models.FloatField()
     val_loss = models.FloatField()
     val_acc = models.FloatField()
-    seconds = models.FloatField()
+    seconds = models.FloatField(help_text="the whole epoch: training and validation")
     lr = models.FloatField()
+    train_seconds = models.FloatField(null=True, blank=True, help_text="its training steps only")
 
     class Meta:
         ordering = ["run", "epoch"]

@@ -82,6 +82,11 @@ def training_run_record_environment(*, run_id: int, device: str, precision: str,
     )
 
 
+def training_run_record_plan(*, run_id: int, plan: dict) -> None:
+    """How long the run trains, as its worker fixed it (from its measured speed, with a budget)."""
+    TrainingRun.objects.filter(pk=run_id, status=JobStatus.RUNNING).update(plan=plan)
+
+
 def training_run_record_epoch(*, run_id: int, figures: EpochResult, checkpoint_path: Path,
                               sha256: str, size: int, epochs_total: int) -> Checkpoint:
     """Store an epoch's figures and its checkpoint, then keep only the best and the last file."""
@@ -96,7 +101,7 @@ def training_run_record_epoch(*, run_id: int, figures: EpochResult, checkpoint_p
             val_acc=figures.val_acc, val_loss=figures.val_loss,
         )
         TrainingRun.objects.filter(pk=run_id).update(
-            epochs_done=figures.epoch, progress=figures.epoch / epochs_total,
+            epochs_done=figures.epoch, progress=min(1.0, figures.epoch / epochs_total),
             heartbeat_at=timezone.now(),
         )
         _prune_checkpoints(run)
@@ -117,5 +122,5 @@ def _prune_checkpoints(run: TrainingRun) -> None:
 
 __all__ = [
     "snapshot_fingerprint", "training_run_create", "training_run_create_finetune", "training_run_record_environment",
-    "training_run_record_epoch",
+    "training_run_record_epoch", "training_run_record_plan",
 ]

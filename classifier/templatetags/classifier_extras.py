@@ -85,3 +85,8 @@ def can_cancel(job, user) -> bool:
     from classifier.services.jobs import job_can_cancel
 
     return job_can_cancel(job=job, user=user)
+
+
+@register.filter
+def milliseconds(seconds: float | None) -> str:
+    return "" if seconds is None else f"{seconds * 1000:.0f} ms"

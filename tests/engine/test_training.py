@@ -13,6 +13,7 @@ import torch
 
 from dataset.fashion_mnist import DatasetNotFound, load_split
 from engine import checkpoints, hardware, inference, training
+from engine.budget import fixed_plan
 from engine.config import PRESETS, TrainConfig
 from engine.model import build_preset_model, to_device
 from engine.results import EpochResult, Progress
@@ -36,7 +37,7 @@ def small_config(**overrides) -> TrainConfig:
 
 
 def metrics(result: training.TrainResult) -> list[tuple]:
-    return [dataclasses.astuple(dataclasses.replace(epoch, seconds=0.0)) for epoch in result.epochs]
+    return [dataclasses.astuple(dataclasses.replace(epoch, seconds=0.0, train_seconds=0.0)) for epoch in result.epochs]
 
 
 def test_loss_falls_over_a_few_epochs(images, tmp_path):
@@ -90,7 +91,8 @@ def test_a_checkpoint_round_trips_with_identical_logits(images, tmp_path):
     y_train = torch.from_numpy(images["train_labels"].copy())
     generator = torch.Generator().manual_seed(0)
     training.train_one_epoch(model, optimizer, x_train, y_train, torch.arange(128), config=config, epoch=1,
-                           generator=generator, precision="fp32", on_progress=None)
+                             plan=fixed_plan(config, batches_per_epoch=2), generator=generator, precision="fp32",
+                             on_progress=None)
     result = EpochResult(epoch=1, train_loss=1.0, train_acc=0.5, val_loss=1.0, val_acc=0.5, seconds=1.0, lr=0.1)
     path = tmp_path / "epoch-001.pt"
     checkpoints.save_checkpoint(path, checkpoints.checkpoint_payload(model, optimizer, config, result))

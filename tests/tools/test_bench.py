@@ -50,6 +50,26 @@ def test_the_quick_benchmark_writes_sane_figures_for_each_contender(tmp_path):
         assert reference["source"].startswith("engine preset 'seed'") and reference["precision"] in ("fp32", "bf16")
     assert "fast" in result["comparison"] and "best" not in result
     assert "fast vs reference" in done.stdout
+    # What it ran on: the CPU's speed-deciding flags, the precision picked, and the others' load.
+    assert set(result["machine"]["cpu_flags"]) <= set(bench.FLAGS_SHOWN) and "CPU flags:" in done.stdout
+    assert result["machine"]["cpu_precision"] in ("fp32", "bf16")
+    assert all(result[name]["others_load"] >= 0 for name in ("reference", "fast"))
+
+
+def test_no_ratio_is_given_when_the_machine_was_busier_for_one_than_the_other():
+    quiet, busy = {"others_load": 0.05, "test_acc": 0.9}, {"others_load": 0.9, "test_acc": 0.94}
+    message = bench.load_refusal(quiet, busy, "fast")
+    assert message.startswith("no ratio: other processes kept 0.90 cores busy during `fast` but 0.05")
+    assert bench.load_refusal(quiet, {**busy, "others_load": 0.2}, "fast") is None
+    comparison = bench.compare({"reference": quiet, "fast": busy})
+    assert comparison["fast"]["refused"] == message and "train_s_ratio" not in comparison["fast"]
+
+
+def test_the_load_of_other_processes_is_measured():
+    spinner = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 1.5\nwhile time.time() < end: pass"])
+    others = bench.OthersLoad()
+    spinner.wait(timeout=30)
+    assert others.cores() > 0.4  # the spinner kept most of a core busy; this process slept
 
 
 def test_accuracy_at_the_reference_time_is_the_last_epoch_finished_by_then():

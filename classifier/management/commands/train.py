@@ -11,7 +11,16 @@ from classifier.models import Checkpoint, JobStatus
 from classifier.selectors import runs as run_selectors
 from classifier.services import training as training_services
 from classifier.services.jobs import QUEUE_UNREACHABLE, job_send_failed
-from engine.config import DEFAULT_PRESET, DEVICES, FINETUNE_PHOTO_WEIGHT, OPTIMIZERS, PRESETS, ConfigError, TrainConfig
+from engine.config import (
+    DEFAULT_PRESET,
+    DEVICES,
+    FINETUNE_PHOTO_WEIGHT,
+    OPTIMIZERS,
+    PRESETS,
+    ConfigError,
+    TrainConfig,
+    parse_budget,
+)
 
 
 class Command(BaseCommand):
@@ -19,7 +28,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--preset", choices=list(PRESETS), default=DEFAULT_PRESET)
-        parser.add_argument("--epochs", type=int)
+        parser.add_argument("--epochs", type=int, help="a fixed number of epochs")
+        parser.add_argument("--budget", metavar="MINUTES|notebook",
+                            help="train for this many minutes, or for the notebook's training time on the worker "
+                                 "(measured there); the default for the fast preset")
         parser.add_argument("--batch-size", type=int)
         parser.add_argument("--lr", type=float)
         parser.add_argument("--optimizer", choices=OPTIMIZERS)
@@ -43,7 +55,7 @@ class Command(BaseCommand):
             run = self._finetune(options, user)
         else:
             run = self._from_scratch(options, user)
-        self.stdout.write(f"run {run.pk} queued ({run.preset}, {run.epochs_total} epochs"
+        self.stdout.write(f"run {run.pk} queued ({run.preset}, {run.length_in_words}"
                           + (f", fine-tune of checkpoint {run.parent_checkpoint_id}" if run.parent_checkpoint_id else "")
                           + (f", {len(run.photo_snapshot)} photos" if run.photo_snapshot else "") + ")")
         if job_send_failed(run):
@@ -71,7 +83,7 @@ class Command(BaseCommand):
                 created_by=user, parent=parent, with_photos=options["with_photos"], note=options["note"],
                 epochs=options["epochs"], batch_size=options["batch_size"], lr=options["lr"],
                 optimizer=options["optimizer"], seed=options["seed"], limit=options["limit"],
-                device=options["device"], photo_weight=options["photo_weight"],
+                device=options["device"], photo_weight=options["photo_weight"], **parse_budget(options["budget"] or ""),
             )
         except (ValidationError, PermissionDenied) as exc:
             raise CommandError(" ".join(getattr(exc, "messages", [str(exc)]))) from None
@@ -83,7 +95,7 @@ class Command(BaseCommand):
             config = TrainConfig.for_preset(
                 options["preset"], epochs=options["epochs"], batch_size=options["batch_size"],
                 lr=options["lr"], optimizer=options["optimizer"], seed=options["seed"],
-                limit=options["limit"], device=options["device"],
+                limit=options["limit"], device=options["device"], **parse_budget(options["budget"] or ""),
             )
         except ConfigError as exc:
             raise CommandError(str(exc)) from None
@@ -105,13 +117,14 @@ class Command(BaseCommand):
     def _follow(self, run_id: int, poll_s: float):
         """A progress bar fed from the database, which is where the worker reports."""
         run = run_selectors.run_get(run_id=run_id)
-        with tqdm(total=run.epochs_total, desc=f"run {run_id}", unit="epoch",
-                  bar_format="{l_bar}{bar}| {n:.2f}/{total} epochs [{elapsed}<{remaining}] {postfix}",
+        # In percent: a run with a time budget learns its number of epochs on the worker.
+        with tqdm(total=100, desc=f"run {run_id}", unit="%",
+                  bar_format="{l_bar}{bar}| {n:.0f}% [{elapsed}<{remaining}] {postfix}",
                   file=self.stderr._out) as bar:
             while True:
                 run = run_selectors.run_get(run_id=run_id)
-                bar.n = round(run.progress * run.epochs_total, 2)
-                bar.set_postfix_str(run.status)
+                bar.n = round(run.progress * 100, 1)
+                bar.set_postfix_str(f"{run.status}, {run.epochs_done} of {run.epochs_total or '?'} epochs")
                 if run.is_finished:
                     return run
                 time.sleep(poll_s)

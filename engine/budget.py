@@ -1,0 +1,117 @@
+"""Training to a time budget: "the best model you can give me in two minutes", or in the time
+the notebook's own loop takes on this worker.
+
+The engine measures its speed on the worker that runs it, in a few throwaway steps of the real
+model, data path and batch size, and then fixes the number of steps, so that the whole
+schedule (warm-up and decay) ends inside the budget. The budget counts training steps, like
+the notebook's own time does; the validation after each epoch and checkpoint writes come on
+top (a few seconds an epoch).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from engine.config import TrainConfig, budget_words
+from engine.model import SeedCNN
+
+# Plan for this share of the budget: step times vary by a few percent over a run.
+MARGIN = 0.95
+PROBE_STEPS = 12  # timed steps in a speed probe, after...
+PROBE_WARMUP = 3  # ...steps that pay for kernel selection and first-touch allocation
+# The notebook's loop (shared/reference/seed_cnn.py): 10 epochs of 60,000 images, batch 64.
+NOTEBOOK_STEPS = 10 * math.ceil(60_000 / 64)
+
+
+class BudgetTooSmall(ValueError):
+    """Not even one epoch fits; the message says how long one takes on this worker."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How long a run trains, fixed before its first step."""
+
+    epochs: int  # epochs started; the last may stop early, at total_steps
+    total_steps: int  # optimizer steps in the whole schedule
+    batches_per_epoch: int
+    budget_s: float | None = None  # None: a fixed number of epochs
+    step_s: float | None = None  # measured seconds a step, on this worker
+    notebook_s: float | None = None  # the notebook's training time on this worker, when that is the budget
+    probe_s: float = 0.0  # spent measuring, out of the budget
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def fixed_plan(config: TrainConfig, batches_per_epoch: int) -> Plan:
+    return Plan(epochs=config.epochs, total_steps=config.epochs * batches_per_epoch,
+                batches_per_epoch=batches_per_epoch)
+
+
+def plan_for_budget(*, budget_s: float, step_s: float, batches_per_epoch: int, spent_s: float = 0.0,
+                    notebook_s: float | None = None) -> Plan:
+    """As many steps as MARGIN of what is left of the budget allows at the measured speed;
+    never fewer than one epoch (refused instead, saying why)."""
+    available = budget_s * MARGIN - spent_s
+    steps = math.floor(available / step_s)
+    if steps * step_s > available:  # the division rounded up by a hair
+        steps -= 1
+    if steps < batches_per_epoch:
+        epoch_s = batches_per_epoch * step_s
+        raise BudgetTooSmall(
+            f"A budget of {budget_words(budget_s)} is too small: one epoch takes about {epoch_s:.0f} s on this "
+            f"worker ({batches_per_epoch} steps of {step_s * 1000:.0f} ms). Give at least "
+            f"{math.ceil((epoch_s + spent_s) / MARGIN / 60 * 10) / 10:g} min, or fewer training images.")
+    return Plan(epochs=math.ceil(steps / batches_per_epoch), total_steps=steps, batches_per_epoch=batches_per_epoch,
+                budget_s=budget_s, step_s=step_s, notebook_s=notebook_s, probe_s=spent_s)
+
+
+def seconds_per_step(step: Callable[[], None], *, steps: int = PROBE_STEPS, warmup: int = PROBE_WARMUP,
+                     synchronize: Callable[[], None] = lambda: None) -> float:
+    """The median time of `steps` calls of `step`, after `warmup` untimed ones."""
+    for _ in range(warmup):
+        step()
+    synchronize()
+    times = []
+    for _ in range(steps):
+        started = time.perf_counter()
+        step()
+        synchronize()
+        times.append(time.perf_counter() - started)
+    return sorted(times)[len(times) // 2]
+
+
+def probe_copy(model: nn.Module, optimizer_factory: Callable[[nn.Module], torch.optim.Optimizer]):
+    """A throwaway model and optimizer to time steps on, so the run's own weights and schedule
+    start untouched."""
+    twin = copy.deepcopy(model)
+    return twin, optimizer_factory(twin)
+
+
+def notebook_seconds(images_uint8: torch.Tensor, labels: torch.Tensor) -> float:
+    """The notebook's training time on this device and thread count, from a few steps of its
+    own loop: the same model (fp32, NCHW), Adam 1e-3, batch 64, pre-normalised float images."""
+    device = images_uint8.device
+    x = images_uint8[:64 * (PROBE_STEPS + PROBE_WARMUP)].unsqueeze(1).float().div(255).sub(0.5).div(0.5)
+    y = labels[:len(x)]
+    model = SeedCNN().to(device)
+    optimizer = torch.optim.Adam(model.parameters(), 1e-3)
+    order = iter(torch.randperm(len(x), device=device).split(64) * 2)
+
+    def step() -> None:
+        idx = next(order)
+        loss = F.cross_entropy(model(x[idx]), y[idx])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    return seconds_per_step(step, synchronize=sync) * NOTEBOOK_STEPS

@@ -1,0 +1,98 @@
+"""Training to a time budget: the plan fits the measured speed, the schedule ends at the last
+planned step, and a budget too small for one epoch is refused with the reason."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from dataset.fashion_mnist import DatasetNotFound, load_split
+from engine import budget, training
+from engine.config import PRESETS, ConfigError, TrainConfig, parse_budget
+from tests.budgets import budget_for
+
+
+@pytest.fixture(scope="module")
+def images() -> dict[str, np.ndarray]:
+    try:
+        split = load_split("train")
+    except DatasetNotFound as exc:
+        pytest.skip(str(exc))
+    return {"train_images": split.images[:3200], "train_labels": split.labels[:3200],
+            "val_images": split.images[-100:], "val_labels": split.labels[-100:]}
+
+
+class Planned(Exception):
+    """Raised from on_plan to stop a run once it has planned."""
+
+
+@pytest.mark.parametrize("budget_s, step_s, batches, spent_s", [
+    (120, 0.05, 430, 2.0), (600, 0.013, 430, 5.5), (30, 0.01, 100, 0.3), (86_400, 1.7, 430, 40.0), (64, 0.02, 3000, 0.0),
+])
+def test_a_plan_never_takes_more_steps_than_fit_the_measured_speed(budget_s, step_s, batches, spent_s):
+    plan = budget.plan_for_budget(budget_s=budget_s, step_s=step_s, batches_per_epoch=batches, spent_s=spent_s)
+    assert spent_s + plan.total_steps * step_s <= budget_s * budget.MARGIN
+    assert spent_s + (plan.total_steps + 1) * step_s > budget_s * budget.MARGIN  # ...and uses what there is
+    assert plan.epochs == math.ceil(plan.total_steps / batches) and plan.total_steps >= batches
+
+
+def test_a_budget_too_small_for_one_epoch_is_refused_saying_how_long_one_takes():
+    with pytest.raises(budget.BudgetTooSmall, match=r"too small: one epoch takes about 43 s .*Give at least 0.8 min"):
+        budget.plan_for_budget(budget_s=30, step_s=0.1, batches_per_epoch=430, spent_s=1.0)
+
+
+def test_the_schedule_ends_at_the_last_planned_step():
+    preset = PRESETS["fast"]
+    plan = budget.plan_for_budget(budget_s=100, step_s=0.05, batches_per_epoch=300)
+    factors = [training.lr_factor(step, plan.total_steps, preset) for step in range(plan.total_steps + 1)]
+    assert max(factors) == 1.0 and factors[-2] > 0 and factors[-1] == 0.0  # zero only after the last step
+    assert plan.total_steps % plan.batches_per_epoch  # the last epoch is cut short, at that step
+
+
+def test_a_budgeted_run_takes_exactly_its_planned_steps(images, tmp_path):
+    few = {key: value[:1280] if key.startswith("train") else value for key, value in images.items()}
+    # Room for the probe and about six epochs, more than twice what the plan needs for one.
+    budget_s = budget_for(TrainConfig.for_preset("seed", epochs=1, batch_size=64, device="cpu"),
+                          few["train_images"], few["train_labels"], epochs=6)
+    config = TrainConfig.for_preset("seed", budget_s=budget_s, batch_size=64, device="cpu")
+    plans, progress = [], []
+    result = training.train(config, checkpoint_dir=tmp_path, on_plan=plans.append, on_progress=progress.append,
+                            **few)
+    (plan,) = plans
+    assert plan == result.plan and plan.budget_s == budget_s and plan.step_s > 0 and plan.probe_s > 0
+    assert plan.probe_s + plan.total_steps * plan.step_s <= budget_s * budget.MARGIN
+    assert len(progress) == plan.total_steps and progress[-1].step == progress[-1].steps == plan.total_steps
+    assert progress[-1].fraction == 1.0 and len(result.epochs) == plan.epochs
+    assert all(e.train_seconds is not None and 0 < e.train_seconds <= e.seconds for e in result.epochs)
+
+
+def test_the_notebook_budget_is_measured_on_this_machine(images, tmp_path):
+    config = TrainConfig.for_preset("fast", batch_size=64, device="cpu")
+    assert config.budget_notebook and config.epochs is None  # the fast preset's own length
+    plans = []
+
+    def stop_once_planned(plan):
+        plans.append(plan)
+        raise Planned
+
+    with pytest.raises(Planned):  # the notebook's ~9,400 steps always hold an epoch of 3,200 images
+        training.train(config, checkpoint_dir=tmp_path, on_plan=stop_once_planned, **images)
+    (plan,) = plans
+    assert plan.notebook_s == plan.budget_s and plan.notebook_s > 10
+    assert plan.total_steps * plan.step_s <= plan.notebook_s
+
+
+def test_budgets_as_people_type_them():
+    assert parse_budget("2") == {"budget_s": 120.0} and parse_budget("2.5m") == {"budget_s": 150.0}
+    assert parse_budget("90s") == {"budget_s": 90.0} and parse_budget("Notebook") == {"budget_notebook": True}
+    assert parse_budget("") == {}
+    with pytest.raises(ConfigError, match="number of minutes"):
+        parse_budget("soon")
+    with pytest.raises(ConfigError, match="10 seconds to 24 hours"):
+        TrainConfig.for_preset("seed", budget_s=5)
+    with pytest.raises(ConfigError, match="not both"):
+        TrainConfig.for_preset("seed", epochs=3, budget_s=60)
+    assert TrainConfig.for_preset("fast", epochs=3).budget_notebook is False  # epochs given: no budget
+    assert TrainConfig.for_preset("best").epochs == 30 and not TrainConfig.for_preset("best").has_budget
