@@ -12,9 +12,10 @@ from tests.worker_fixtures import live_worker, worker  # noqa: F401
 
 @pytest.fixture(autouse=True)
 def _files_in_tmp(settings, tmp_path):
-    """Every test writes media and checkpoints under its own temporary folder."""
+    """Every test writes media and checkpoints (and a worker's scratch and cache) under its own temporary folder."""
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.CHECKPOINT_ROOT = tmp_path / "checkpoints"
+    settings.CHECKPOINT_CACHE_DIR = tmp_path / "checkpoint-cache"
 
 
 @pytest.fixture
