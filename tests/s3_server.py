@@ -53,8 +53,8 @@ class S3Server:
             self.process.kill()
 
 
-def start_s3_server(log_path: Path) -> S3Server:
-    """moto_server on a free loopback port, with an empty bucket made."""
+def start_s3_server(log_path: Path, *, make_bucket: bool = True) -> S3Server:
+    """moto_server on a free loopback port, with an empty bucket made (unless told not to)."""
     port = _free_port()
     moto = Path(sys.executable).parent / "moto_server"
     with open(log_path, "wb") as log:
@@ -73,5 +73,6 @@ def start_s3_server(log_path: Path) -> S3Server:
                 server.stop()
                 raise RuntimeError(f"moto_server did not start:\n{log_path.read_text(errors='replace')}") from None
             time.sleep(0.2)
-    server.client().create_bucket(Bucket=BUCKET)
+    if make_bucket:
+        server.client().create_bucket(Bucket=BUCKET)
     return server
