@@ -5,4 +5,8 @@
 # Exits with status 2, saying so, on a machine without a CUDA GPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec "${PYTHON:-.venv/bin/python}" -m tools.gpu_check "$@"
+# The checkout's .venv, or the image's Python (`docker compose run --rm worker-gpu scripts/gpu_check.sh`).
+if [ -z "${PYTHON:-}" ]; then
+  if [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
+fi
+exec "$PYTHON" -m tools.gpu_check "$@"
