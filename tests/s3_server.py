@@ -12,6 +12,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 BUCKET = "fmnist-test"
 REGION = "us-east-1"
 
@@ -76,3 +78,25 @@ def start_s3_server(log_path: Path, *, make_bucket: bool = True) -> S3Server:
     if make_bucket:
         server.client().create_bucket(Bucket=BUCKET)
     return server
+
+
+@pytest.fixture
+def s3(tmp_path):
+    server = start_s3_server(tmp_path / "moto.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def web_on_the_bucket(settings, s3, tmp_path):
+    """This process is the web host: the bucket for files, and folders of its own that must stay empty."""
+    for name, value in s3.settings.items():
+        setattr(settings, name, value)
+    s3_backend = "storages.backends.s3.S3Storage"
+    settings.STORAGES = {**settings.STORAGES,
+                         "default": {"BACKEND": s3_backend, "OPTIONS": {"location": "media"}},
+                         "checkpoints": {"BACKEND": s3_backend, "OPTIONS": {"location": "checkpoints"}}}
+    web = tmp_path / "web-host"
+    settings.MEDIA_ROOT, settings.CHECKPOINT_ROOT = web / "media", web / "checkpoints"
+    settings.CHECKPOINT_CACHE_DIR = web / "checkpoint-cache"
+    return web

@@ -16,7 +16,7 @@ from classifier.models import EvaluationReport, JobStatus, Photo, PredictionJob,
 from classifier.selectors.runs import checkpoint_file_problem
 from tests.factories import EvaluationReportFactory, StaffFactory, TrainingRunFactory, UserFactory, tiny_config
 from tests.photo_files import jpeg_bytes, upload
-from tests.s3_server import BUCKET, start_s3_server
+from tests.s3_server import BUCKET
 from tests.workers import PRIVATE_BROKER_URL, WorkerProcess, flush_broker, send_privately, wait_for
 
 pytestmark = pytest.mark.integration
@@ -24,28 +24,6 @@ pytestmark = pytest.mark.integration
 
 def _files_under(folder: Path) -> list[Path]:
     return [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
-
-
-@pytest.fixture
-def s3(tmp_path):
-    server = start_s3_server(tmp_path / "moto.log")
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def web_on_the_bucket(settings, s3, tmp_path):
-    """This process is the web host: the bucket for files, and folders of its own that must stay empty."""
-    for name, value in s3.settings.items():
-        setattr(settings, name, value)
-    s3_backend = "storages.backends.s3.S3Storage"
-    settings.STORAGES = {**settings.STORAGES,
-                         "default": {"BACKEND": s3_backend, "OPTIONS": {"location": "media"}},
-                         "checkpoints": {"BACKEND": s3_backend, "OPTIONS": {"location": "checkpoints"}}}
-    web = tmp_path / "web-host"
-    settings.MEDIA_ROOT, settings.CHECKPOINT_ROOT = web / "media", web / "checkpoints"
-    settings.CHECKPOINT_CACHE_DIR = web / "checkpoint-cache"
-    return web
 
 
 @pytest.fixture
