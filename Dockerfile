@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# One image for the web server, the Celery worker and the one-shot migrate step.
+# One image for the web server, the Celery workers and the one-shot migrate step.
 #
 #   docker build -t fmnist .                                     # CPU torch (default)
 #   docker build -t fmnist --build-arg TORCH_INDEX=https://download.pytorch.org/whl/cu130 .
@@ -50,10 +50,14 @@ COPY . .
 # The throwaway key lives only in this RUN's environment, never in the image's.
 RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput
 
-# Named volumes copy the ownership of the folder they are first mounted on.
-RUN mkdir -p "$MEDIA_ROOT" "$CHECKPOINT_ROOT" && chown -R app:app "$VAR_DIR"
+# Named volumes copy the ownership of the folder they are first mounted on: the generated
+# secret key's, the worker's scratch and cache, and (without a bucket) media and checkpoints.
+RUN mkdir -p "$MEDIA_ROOT" "$CHECKPOINT_ROOT" "$VAR_DIR/secret" "$VAR_DIR/checkpoint-cache" \
+    && chmod 700 "$VAR_DIR/secret" && chown -R app:app "$VAR_DIR"
 
 USER app
 
 EXPOSE 8000
+# A SECRET_KEY from the environment, else the one generated once and kept in /var/app/secret.
+ENTRYPOINT ["/app/scripts/docker-entrypoint.sh"]
 CMD ["gunicorn", "fmnistsite.wsgi", "--bind", "0.0.0.0:8000", "--worker-tmp-dir", "/dev/shm", "--access-logfile", "-"]

@@ -2,15 +2,16 @@
 # Set up everything that is missing, then run the app: the web server and one Celery worker.
 #   ./run.sh                 http://127.0.0.1:8000 (HOST and PORT change it)
 # SQLite and files under var/ by default; DATABASE_URL, MEDIA_ROOT, CELERY_BROKER_URL, ...
-# override (see README).
+# override (see README). The first run writes var/local.env (a generated SECRET_KEY, DEBUG=1),
+# which manage.py and celery read in any terminal.
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/setup.sh
 
 HOST=${HOST:-127.0.0.1}
 PORT=${PORT:-8000}
-export DEBUG=${DEBUG:-1}
 
+ensure_local_env
 ensure_venv
 ensure_fashion_mnist
 ensure_redis
@@ -21,13 +22,8 @@ say "Migrating the database"
 # Photos stored by an older dataset/photos.py are remade as new uploads would be (none, usually).
 "$VENV/bin/python" manage.py preprocess_photos -v0
 
-if [ "$("$VENV/bin/python" manage.py shell -c 'from django.contrib.auth import get_user_model as g; print(g().objects.filter(is_superuser=True).exists())')" != "True" ]; then
-  password=${ADMIN_PASSWORD:-$("$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(12))')}
-  DJANGO_SUPERUSER_PASSWORD=$password "$VENV/bin/python" manage.py createsuperuser --noinput \
-    --username "${ADMIN_USER:-admin}" --email "${ADMIN_EMAIL:-admin@example.com}" >/dev/null
-  (umask 077; printf 'user: %s\npassword: %s\n' "${ADMIN_USER:-admin}" "$password" > var/admin-credentials.txt)
-  say "Created the staff user '${ADMIN_USER:-admin}' with password: $password (also in var/admin-credentials.txt)"
-fi
+# The first time only: a staff user (ADMIN_USER, ADMIN_PASSWORD, ADMIN_EMAIL), its password printed once.
+"$VENV/bin/python" manage.py ensure_staff_user --credentials-file var/admin-credentials.txt
 
 say "Starting the Celery worker (log: var/log/worker.log)"
 "$VENV/bin/celery" -A worker worker --concurrency 1 --loglevel info >> var/log/worker.log 2>&1 &

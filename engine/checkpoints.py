@@ -38,6 +38,11 @@ class CheckpointChanged(CheckpointRefused):
     """The file's bytes are no longer those whose sha256 was recorded."""
 
 
+def checkpoint_changed(name: str, *, actual: str, expected: str) -> CheckpointChanged:
+    return CheckpointChanged(f"The checkpoint file {name} has changed since it was written (its sha256 is "
+                             f"{actual[:12]}…, {expected[:12]}… was recorded); refusing to use it.")
+
+
 def save_checkpoint(path: Path, payload: dict) -> str:
     """Write atomically (temp file in the same folder, fsync, rename); return the sha256.
 
@@ -115,10 +120,7 @@ def load_verified_checkpoint(path: Path, expected_sha256: str | None,
         raise CheckpointRefused(f"The checkpoint file {path} is missing.") from None
     actual = hashlib.sha256(data).hexdigest()
     if expected_sha256 and actual != expected_sha256:
-        raise CheckpointChanged(
-            f"The checkpoint file {Path(path).name} has changed since it was written (its sha256 is "
-            f"{actual[:12]}…, {expected_sha256[:12]}… was recorded); refusing to use it."
-        )
+        raise checkpoint_changed(Path(path).name, actual=actual, expected=expected_sha256)
     try:
         return load_checkpoint(io.BytesIO(data), device)
     except Exception as exc:  # noqa: BLE001 - torch raises several kinds for a file it can't read

@@ -43,6 +43,20 @@ ensure_venv() {
   fi
 }
 
+ensure_local_env() {
+  # var/local.env: settings every command in this checkout reads (fmnistsite/env.py), so that
+  # manage.py and celery work in a new terminal with nothing exported. Written once, so the
+  # key (and the sessions it signs) stays; variables in the environment still win over it.
+  local file=var/local.env
+  [ -f "$file" ] && return 0
+  mkdir -p var
+  say "Writing $file: a generated SECRET_KEY, and DEBUG=1 for development"
+  local key; key=$("$PYTHON" -c 'import secrets; print(secrets.token_urlsafe(50))')
+  (umask 077
+   printf '%s\n' "# Read by manage.py, celery and the web server of this checkout; the environment wins." \
+     "SECRET_KEY=$key" "DEBUG=1" > "$file.tmp") && mv "$file.tmp" "$file"
+}
+
 ensure_fashion_mnist() {
   if "$VENV/bin/python" -m dataset.fashion_mnist >/dev/null 2>&1; then return 0; fi
   say "Fashion-MNIST not found; trying Debian's dataset-fashion-mnist package"

@@ -4,6 +4,9 @@ import pytest
 
 from tests.factories import StaffFactory, UserFactory
 
+# A real S3 server on loopback, and this process's files in its bucket (tests of object storage).
+from tests.s3_server import s3, web_on_the_bucket  # noqa: F401
+
 # Declared here, once, so integration and browser tests share one session worker. Declared in
 # each folder's conftest they were two fixtures, hence two workers with different checkpoint
 # folders on one queue: a run trained by one could be evaluated by the other, which lacked its file.
@@ -12,9 +15,10 @@ from tests.worker_fixtures import live_worker, worker  # noqa: F401
 
 @pytest.fixture(autouse=True)
 def _files_in_tmp(settings, tmp_path):
-    """Every test writes media and checkpoints under its own temporary folder."""
+    """Every test writes media and checkpoints (and a worker's scratch and cache) under its own temporary folder."""
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.CHECKPOINT_ROOT = tmp_path / "checkpoints"
+    settings.CHECKPOINT_CACHE_DIR = tmp_path / "checkpoint-cache"
 
 
 @pytest.fixture

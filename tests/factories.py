@@ -1,13 +1,12 @@
 """factory_boy factories, one for every model, and helpers that make real files and reports."""
 
 import hashlib
-import shutil
 from pathlib import Path
 
 import factory
 import numpy as np
-from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
 
 from classifier.models import (
     Checkpoint,
@@ -20,6 +19,7 @@ from classifier.models import (
     Promotion,
     TrainingRun,
 )
+from classifier.storage import checkpoint_storage
 from dataset.photo_split import is_held_out
 from engine.config import TrainConfig
 
@@ -145,26 +145,24 @@ class PromotionFactory(factory.django.DjangoModelFactory):
 
 def checkpoint_with_file(**fields) -> Checkpoint:
     """A checkpoint row whose file exists, with a matching sha256 (bytes that are no model: enough
-    for what only checks the file, such as promotion)."""
+    for what only checks the file, such as promotion). Stored as training stores files: through
+    STORAGES["checkpoints"] (CHECKPOINT_ROOT, or the bucket)."""
     checkpoint = CheckpointFactory(**fields)
-    path = Path(settings.CHECKPOINT_ROOT) / checkpoint.file.name
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = f"checkpoint {checkpoint.pk}".encode()
-    path.write_bytes(data)
-    Checkpoint.objects.filter(pk=checkpoint.pk).update(sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+    name = checkpoint_storage.save(checkpoint.file.name, ContentFile(data))
+    Checkpoint.objects.filter(pk=checkpoint.pk).update(file=name, sha256=hashlib.sha256(data).hexdigest(),
+                                                       size=len(data))
     checkpoint.refresh_from_db()
     return checkpoint
 
 
 def real_checkpoint(weights: Path, *, run: TrainingRun | None = None, epoch: int = 1, **fields) -> Checkpoint:
-    """A checkpoint row whose file is a copy of a real checkpoint file, under CHECKPOINT_ROOT."""
+    """A checkpoint row whose file is a copy of a real checkpoint file, stored as training stores it."""
     run = run or TrainingRunFactory(status=JobStatus.SUCCEEDED)
-    relative = f"run-{run.pk}/epoch-{epoch:03d}.pt"
-    path = Path(settings.CHECKPOINT_ROOT) / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(weights, path)
-    sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
-    return CheckpointFactory(run=run, epoch=epoch, file=relative, size=path.stat().st_size, sha256=sha256, **fields)
+    data = Path(weights).read_bytes()
+    name = checkpoint_storage.save(f"run-{run.pk}/epoch-{epoch:03d}.pt", ContentFile(data))
+    return CheckpointFactory(run=run, epoch=epoch, file=name, size=len(data), sha256=hashlib.sha256(data).hexdigest(),
+                             **fields)
 
 
 def report_from_logits(labels, logits, *, checkpoint: Checkpoint | None = None, dataset_name: str = "fmnist-test",

@@ -34,32 +34,38 @@ def _epoch(epoch: int, val_acc: float) -> EpochResult:
                                  val_acc=val_acc, seconds=1.0, lr=1e-3)
 
 
-def _checkpoint_file(settings, run, epoch) -> Path:
-    path = Path(settings.CHECKPOINT_ROOT) / f"run-{run.pk}" / f"epoch-{epoch:03d}.pt"
+def _checkpoint_file(tmp_path, run, epoch) -> Path:
+    """An epoch's file as a worker leaves it, in its scratch folder (not where checkpoints are stored)."""
+    path = tmp_path / "scratch" / f"epoch-{epoch:03d}.pt"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"x" * epoch)
     return path
 
 
-def test_record_epoch_keeps_the_best_and_the_last_checkpoint(db, settings, django_capture_on_commit_callbacks):
+def test_record_epoch_stores_the_file_and_keeps_the_best_and_the_last(db, settings, tmp_path,
+                                                                      django_capture_on_commit_callbacks):
     run = _claimed()
-    paths = {}
+    stored = {}
     with django_capture_on_commit_callbacks(execute=True):
         for epoch, acc in [(1, 0.80), (2, 0.90), (3, 0.85), (4, 0.86)]:
-            paths[epoch] = _checkpoint_file(settings, run, epoch)
-            services.training_run_record_epoch(run_id=run.pk, figures=_epoch(epoch, acc), checkpoint_path=paths[epoch],
-                                               sha256=f"{epoch:064d}", size=epoch, epochs_total=4)
+            checkpoint = services.training_run_record_epoch(
+                run_id=run.pk, figures=_epoch(epoch, acc), checkpoint_file=_checkpoint_file(tmp_path, run, epoch),
+                sha256=f"{epoch:064d}", size=epoch, epochs_total=4)
+            assert checkpoint.file.name == f"run-{run.pk}/epoch-{epoch:03d}.pt"
+            stored[epoch] = Path(settings.CHECKPOINT_ROOT) / checkpoint.file.name
+            assert stored[epoch].read_bytes() == b"x" * epoch  # a copy, in checkpoint storage
     kept = {c.epoch for c in Checkpoint.objects.filter(run=run)}
     assert kept == {2, 4}
-    assert [p.exists() for p in (paths[1], paths[2], paths[3], paths[4])] == [False, True, False, True]
+    assert [p.exists() for p in (stored[1], stored[2], stored[3], stored[4])] == [False, True, False, True]
     run.refresh_from_db()
     assert run.epochs_done == 4 and run.progress == 1.0 and run.epochs.count() == 4
 
 
-def test_record_epoch_refuses_a_run_that_is_no_longer_running(db, settings):
+def test_record_epoch_refuses_a_run_that_is_no_longer_running_and_stores_nothing(db, settings, tmp_path):
     run = _claimed()
     job_services.job_fail(job=run, error="swept")
     with pytest.raises(job_services.JobLost):
         services.training_run_record_epoch(run_id=run.pk, figures=_epoch(1, 0.5),
-                                           checkpoint_path=_checkpoint_file(settings, run, 1),
+                                           checkpoint_file=_checkpoint_file(tmp_path, run, 1),
                                            sha256="0" * 64, size=1, epochs_total=2)
+    assert not (Path(settings.CHECKPOINT_ROOT) / f"run-{run.pk}" / "epoch-001.pt").exists()

@@ -104,6 +104,19 @@ def test_the_upload_form_without_scripts_takes_several_files_and_queues_a_predic
     assert PredictionJob.objects.count() == 1 and len(no_enqueue) == 1
 
 
+def test_the_upload_form_takes_the_first_20_files_and_names_each_one_left_out(user_client, no_enqueue):
+    from classifier.views.photos import MAX_FILES_PER_REQUEST
+
+    files = [upload(png_bytes(colour=(10 * i, 5 * i, 200 - 8 * i)), f"p{i:02d}.png") for i in range(23)]
+    response = user_client.post(reverse("photo_upload"), {"photo": files})
+    page = response.content.decode()
+    assert response.status_code == 200 and MAX_FILES_PER_REQUEST == 20
+    assert sorted(Photo.objects.values_list("original_name", flat=True)) == [f"p{i:02d}.png" for i in range(20)]
+    for i in (20, 21, 22):
+        assert f"p{i}.png was not taken: one upload takes at most 20 files; upload it again." in page
+    assert "p19.png was not taken" not in page
+
+
 def test_gallery_filters(user_client, plain_user):
     unlabelled = _photo(plain_user, predicted=3, confidence=0.9)
     right = _photo(plain_user, label=1, predicted=1, confidence=0.6, colour=(30, 30, 90))

@@ -1,4 +1,3 @@
-import hashlib
 from pathlib import Path
 
 import pytest
@@ -7,7 +6,7 @@ from django.urls import reverse
 
 from classifier.models import JobStatus, TrainingRun
 from engine.config import TrainConfig
-from tests.factories import TrainingRunFactory, checkpoint_with_file
+from tests.factories import PromotionFactory, TrainingRunFactory, checkpoint_with_file
 
 
 @pytest.fixture
@@ -148,19 +147,32 @@ def test_admin_starts_a_run_through_the_service(staff_client, no_enqueue, django
     assert no_enqueue == [("worker.tasks.train_run", run.pk)]
 
 
-def test_checkpoints_download_for_signed_in_users_only(user_client, settings, client):
-    run = TrainingRunFactory(status=JobStatus.SUCCEEDED)
-    path = settings.CHECKPOINT_ROOT / f"run-{run.pk}" / "epoch-001.pt"
-    path.parent.mkdir(parents=True)
-    path.write_bytes(b"weights")
-    checkpoint = run.checkpoints.create(epoch=1, file=f"run-{run.pk}/epoch-001.pt", size=7,
-                                        sha256=hashlib.sha256(b"weights").hexdigest(), val_acc=0.9, val_loss=0.3)
+def test_staff_download_any_checkpoint_and_see_its_link(staff_client):
+    checkpoint = checkpoint_with_file()
     url = reverse("checkpoint_download", args=[checkpoint.pk])
-    response = user_client.get(url)
-    assert response.status_code == 200 and b"".join(response.streaming_content) == b"weights"
-    assert f"run{run.pk}-epoch001.pt" in response["Content-Disposition"]
+    response = staff_client.get(url)
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content) == f"checkpoint {checkpoint.pk}".encode()
+    assert f"run{checkpoint.run_id}-epoch001.pt" in response["Content-Disposition"]
+    assert url in staff_client.get(reverse("run_list")).content.decode()
+
+
+def test_other_users_download_only_the_model_that_predicts_the_photos(user_client, client):
+    experiment = checkpoint_with_file(val_acc=0.95)
+    active = checkpoint_with_file(val_acc=0.90)
+    PromotionFactory(checkpoint=active)
+    active_url = reverse("checkpoint_download", args=[active.pk])
+    experiment_url = reverse("checkpoint_download", args=[experiment.pk])
+    response = user_client.get(active_url)
+    assert response.status_code == 200 and b"".join(response.streaming_content) == f"checkpoint {active.pk}".encode()
+    assert user_client.get(experiment_url).status_code == 403
+    # The pages offer the link only where it works.
+    assert active_url in user_client.get(reverse("checkpoint_detail", args=[active.pk])).content.decode()
+    assert experiment_url not in user_client.get(reverse("checkpoint_detail", args=[experiment.pk])).content.decode()
+    page = user_client.get(reverse("run_detail", args=[experiment.run_id])).content.decode()
+    assert experiment_url not in page
     client.logout()
-    assert client.get(url).status_code == 302
+    assert client.get(active_url).status_code == 302  # to the sign-in page
 
 
 def test_a_changed_or_missing_checkpoint_file_is_not_downloaded(staff_client):

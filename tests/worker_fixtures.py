@@ -7,7 +7,7 @@ from tests.workers import flush_broker, start_worker
 
 @pytest.fixture(scope="session")
 def live_worker(django_db_setup, django_db_blocker, tmp_path_factory):
-    """One real worker for the session, consuming the default queue of the test Redis db."""
+    """One real worker for the session, consuming both queues (`celery`, `gpu`) of the test Redis db."""
     from django.conf import settings
 
     root = tmp_path_factory.mktemp("worker")

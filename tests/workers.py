@@ -40,18 +40,21 @@ def flush_broker(url: str = TEST_BROKER_URL) -> None:
 
 def send_privately(job, broker_url: str = PRIVATE_BROKER_URL) -> None:
     """Send a job's message, by its task name, to a broker of the test's own, through a Celery
-    app of its own (the project's app talks to the session's broker), as job_send would."""
+    app of its own (the project's app talks to the session's broker), as job_send would: with
+    the project's queues and routes (a run to `gpu`, a prediction job to `celery`)."""
     from celery import Celery
     from django.utils import timezone
 
-    with Celery(broker=broker_url) as sender:
+    with Celery() as sender:
+        sender.config_from_object("django.conf:settings", namespace="CELERY")
+        sender.conf.broker_url = broker_url
         sender.send_task(job.task_name, args=[job.pk])
     type(job).objects.filter(pk=job.pk).update(sent_at=timezone.now(), sends=1)
 
 
 class WorkerProcess:
     def __init__(self, *, media_root: Path, checkpoint_root: Path, log_path: Path, extra_env: dict | None = None,
-                 queue: str = "celery", broker_url: str = TEST_BROKER_URL):
+                 queue: str = "celery,gpu", broker_url: str = TEST_BROKER_URL):
         env = dict(os.environ)
         env.update({
             "DJANGO_SETTINGS_MODULE": "fmnistsite.test_settings",
@@ -60,6 +63,8 @@ class WorkerProcess:
             "TEST_BROKER_URL": broker_url,
             "MEDIA_ROOT": str(media_root),
             "CHECKPOINT_ROOT": str(checkpoint_root),
+            # Its own disk: scratch for the checkpoints it trains, and its cache of fetched ones.
+            "CHECKPOINT_CACHE_DIR": str(log_path.parent / f"{log_path.stem}-cache"),
             "PYTHONUNBUFFERED": "1",
         })
         env.update(extra_env or {})

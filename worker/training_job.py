@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import numpy as np
-from django.conf import settings
 
 from classifier.models import Photo, ReportOrigin, TrainingRun, model_input_array
 from classifier.selectors.photos import PHOTOS_EVAL_SET, photos_held_out_labelled_exist
@@ -23,7 +21,7 @@ from engine.config import TrainConfig
 from engine.hardware import describe_hardware, torch_version
 from engine.results import EpochResult, Progress
 from engine.training import SavedCheckpoint, train
-from worker.checkpoint_files import checkpoint_path
+from worker.checkpoint_files import checkpoint_path, scratch_folder
 
 logger = logging.getLogger(__name__)
 
@@ -86,19 +84,22 @@ def train_and_record(run: TrainingRun) -> None:
 
     def on_epoch(result: EpochResult, saved: SavedCheckpoint) -> None:
         training_services.training_run_record_epoch(
-            run_id=run.pk, figures=result, checkpoint_path=saved.path, sha256=saved.sha256, size=saved.size,
+            run_id=run.pk, figures=result, checkpoint_file=saved.path, sha256=saved.sha256, size=saved.size,
             epochs_total=planned["epochs"],
         )
+        saved.path.unlink()  # stored now (on disk or in the bucket): scratch holds one epoch at most
 
-    train(
-        config,
-        train_images=data.train_images, train_labels=data.train_labels,
-        val_images=data.val_images, val_labels=data.val_labels,
-        checkpoint_dir=Path(settings.CHECKPOINT_ROOT) / f"run-{run.pk}",
-        on_start=on_start, on_plan=on_plan, on_progress=on_progress, on_epoch=on_epoch,
-        init_state=init_state,
-        extra_train=(*photos, config.photo_weight) if photos is not None else None,
-    )
+    # Written on this worker's own disk first, then stored: the worker needs no shared folder.
+    with scratch_folder(f"run-{run.pk}-") as scratch:
+        train(
+            config,
+            train_images=data.train_images, train_labels=data.train_labels,
+            val_images=data.val_images, val_labels=data.val_labels,
+            checkpoint_dir=scratch,
+            on_start=on_start, on_plan=on_plan, on_progress=on_progress, on_epoch=on_epoch,
+            init_state=init_state,
+            extra_train=(*photos, config.photo_weight) if photos is not None else None,
+        )
 
 
 def after_success(run: TrainingRun) -> None:

@@ -2,34 +2,20 @@
 
 from __future__ import annotations
 
-import os
-
 from django.conf import settings
-from django.core.files.storage import FileSystemStorage
+from django.core.files.storage import Storage
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from classifier import storage
 from classifier.models.jobs import Job
 from engine.config import TrainConfig
 
 
-class CheckpointStorage(FileSystemStorage):
-    """Files under settings.CHECKPOINT_ROOT, read when used rather than at import, the way
-    FileSystemStorage reads MEDIA_ROOT, so tests and deployments can move it."""
-
-    @property
-    def base_location(self):
-        return self._value_or_setting(self._location, settings.CHECKPOINT_ROOT)
-
-    @property
-    def location(self):
-        return os.path.abspath(self.base_location)
-
-
-def checkpoint_storage() -> FileSystemStorage:
-    # A callable keeps the storage out of migrations.
-    return CheckpointStorage()
+def checkpoint_storage() -> Storage:
+    # A callable keeps the storage out of migrations; STORAGES["checkpoints"] says where files go.
+    return storage.checkpoint_storage
 
 
 class TrainingRun(Job):

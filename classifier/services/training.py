@@ -11,15 +11,16 @@ import logging
 from dataclasses import asdict
 from pathlib import Path
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 
 from classifier.models import Checkpoint, EpochLog, JobStatus, TrainingRun
 from classifier.selectors.photos import photos_training_snapshot
 from classifier.services.jobs import JobLost, job_enqueue
+from classifier.storage import checkpoint_storage
 from engine.config import ConfigError, TrainConfig
 from engine.results import EpochResult
 
@@ -87,24 +88,34 @@ def training_run_record_plan(*, run_id: int, plan: dict) -> None:
     TrainingRun.objects.filter(pk=run_id, status=JobStatus.RUNNING).update(plan=plan)
 
 
-def training_run_record_epoch(*, run_id: int, figures: EpochResult, checkpoint_path: Path,
+def training_run_record_epoch(*, run_id: int, figures: EpochResult, checkpoint_file: Path,
                               sha256: str, size: int, epochs_total: int) -> Checkpoint:
-    """Store an epoch's figures and its checkpoint, then keep only the best and the last file."""
-    relative = Path(checkpoint_path).resolve().relative_to(Path(settings.CHECKPOINT_ROOT).resolve())
-    with transaction.atomic():
-        run = TrainingRun.objects.select_for_update().get(pk=run_id)
-        if run.status != JobStatus.RUNNING:
-            raise JobLost(f"run {run_id} is {run.status}, not running")
-        EpochLog.objects.create(run=run, **asdict(figures))
-        checkpoint = Checkpoint.objects.create(
-            run=run, epoch=figures.epoch, file=str(relative), size=size, sha256=sha256,
-            val_acc=figures.val_acc, val_loss=figures.val_loss,
-        )
-        TrainingRun.objects.filter(pk=run_id).update(
-            epochs_done=figures.epoch, progress=min(1.0, figures.epoch / epochs_total),
-            heartbeat_at=timezone.now(),
-        )
-        _prune_checkpoints(run)
+    """Store an epoch's figures and its checkpoint, then keep only the best and the last file.
+
+    checkpoint_file is the worker's local copy: it is stored through STORAGES["checkpoints"]
+    (CHECKPOINT_ROOT, or the bucket) as run-N/epoch-NNN.pt; the caller may delete it then."""
+    # Stored before the transaction: an upload can take seconds, and the run's row is locked
+    # inside it. A name already taken (a crashed attempt's leftover) gets a new one.
+    with open(checkpoint_file, "rb") as handle:
+        name = checkpoint_storage.save(f"run-{run_id}/epoch-{figures.epoch:03d}.pt", File(handle))
+    try:
+        with transaction.atomic():
+            run = TrainingRun.objects.select_for_update().get(pk=run_id)
+            if run.status != JobStatus.RUNNING:
+                raise JobLost(f"run {run_id} is {run.status}, not running")
+            EpochLog.objects.create(run=run, **asdict(figures))
+            checkpoint = Checkpoint.objects.create(
+                run=run, epoch=figures.epoch, file=name, size=size, sha256=sha256,
+                val_acc=figures.val_acc, val_loss=figures.val_loss,
+            )
+            TrainingRun.objects.filter(pk=run_id).update(
+                epochs_done=figures.epoch, progress=min(1.0, figures.epoch / epochs_total),
+                heartbeat_at=timezone.now(),
+            )
+            _prune_checkpoints(run)
+    except BaseException:
+        checkpoint_storage.delete(name)  # no row will ever point at it
+        raise
     return checkpoint
 
 

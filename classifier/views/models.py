@@ -66,6 +66,7 @@ def checkpoint_detail(request, checkpoint_id: int):
         "against_parent": scorecard_selectors.scorecards_compare(
             this=card, other=scorecard_selectors.checkpoint_scorecard(checkpoint=parent)) if parent else None,
         "scorecard": card,
+        "downloadable": run_selectors.checkpoints_downloadable_by(user=request.user),
         "reports": [r for r in report_selectors.reports_for_run(run=checkpoint.run) if r.checkpoint_id == checkpoint.pk],
         **_comparison_context(checkpoint),
     }

@@ -72,8 +72,13 @@ def photo_upload(request):
     if request.method == "POST":
         if _content_length(request) > MAX_FILES_PER_REQUEST * settings.PHOTO_MAX_BYTES + _FORM_OVERHEAD:
             return HttpResponse("Too much at once: upload fewer photos per request.", status=413)
-        files = request.FILES.getlist("photo")[:MAX_FILES_PER_REQUEST]
-        results = [_upload_one(f, request.user) for f in files]
+        files = request.FILES.getlist("photo")
+        results = [_upload_one(f, request.user) for f in files[:MAX_FILES_PER_REQUEST]]
+        # The rest are said to be left out, each by name, rather than dropped without a word.
+        results += [{"ok": False, "name": photo_services.display_name(f.name),
+                     "error": f"{photo_services.display_name(f.name) or 'This file'} was not taken: one upload takes "
+                              f"at most {MAX_FILES_PER_REQUEST} files; upload it again."}
+                    for f in files[MAX_FILES_PER_REQUEST:]]
         if any(r["ok"] for r in results):
             note = _prediction_note(photo_services.photos_predict_new(user=request.user))
     return render(request, "classifier/photo_upload.html", {

@@ -1,4 +1,5 @@
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 
@@ -14,7 +15,10 @@ from classifier.views.jobs import LIVE_POLL_MS, say_queued
 
 @login_required
 def run_list(request):
-    return render(request, "classifier/run_list.html", {"runs": run_selectors.runs_for_list()})
+    return render(request, "classifier/run_list.html", {
+        "runs": run_selectors.runs_for_list(),
+        "downloadable": run_selectors.checkpoints_downloadable_by(user=request.user),
+    })
 
 
 @staff_required
@@ -29,7 +33,7 @@ def run_new(request):
     return render(request, "classifier/run_new.html", {"form": form})
 
 
-def _run_context(run) -> dict:
+def _run_context(request, run) -> dict:
     epochs = run_selectors.run_epochs(run=run)
     best = run_selectors.run_best_checkpoint(run=run)
     reports = report_selectors.reports_for_run(run=run)
@@ -49,6 +53,7 @@ def _run_context(run) -> dict:
         "curves": run_curves(epochs),
         "checkpoints": run_selectors.run_checkpoints(run=run),
         "best_checkpoint_id": best.pk if best else None,
+        "downloadable": run_selectors.checkpoints_downloadable_by(user=request.user),
         "poll_ms": LIVE_POLL_MS,
     }
 
@@ -56,28 +61,27 @@ def _run_context(run) -> dict:
 @login_required
 def run_detail(request, run_id: int):
     run = run_selectors.run_get(run_id=run_id)
-    return render(request, "classifier/run_detail.html", _run_context(run))
+    return render(request, "classifier/run_detail.html", _run_context(request, run))
 
 
 @login_required
 def run_live(request, run_id: int):
     """The changing part of the run page, fetched every few seconds while the run is active."""
     run = run_selectors.run_get(run_id=run_id)
-    return render(request, "classifier/_run_live.html", _run_context(run))
+    return render(request, "classifier/_run_live.html", _run_context(request, run))
 
 
 @login_required
 def checkpoint_download(request, checkpoint_id: int):
     checkpoint = run_selectors.checkpoint_get(checkpoint_id=checkpoint_id)
-    problem = run_selectors.checkpoint_file_problem(checkpoint=checkpoint)
-    if problem and "missing" in problem:
-        raise Http404(problem)
-    if problem:
-        # Never hand out bytes that are not the recorded model.
-        return HttpResponse(problem, status=409, content_type="text/plain; charset=utf-8")
+    if checkpoint.pk not in run_selectors.checkpoints_downloadable_by(user=request.user):
+        raise PermissionDenied("Only staff can download this checkpoint; everyone can download the active model's.")
     try:
-        handle = checkpoint.file.open("rb")
-    except FileNotFoundError:
-        raise Http404("The checkpoint file is missing on the server.") from None
+        handle = run_selectors.checkpoint_file_open_verified(checkpoint=checkpoint)
+    except run_selectors.CheckpointFileProblem as problem:
+        if problem.missing:
+            raise Http404(str(problem)) from None
+        # Never hand out bytes that are not the recorded model.
+        return HttpResponse(str(problem), status=409, content_type="text/plain; charset=utf-8")
     return FileResponse(handle, as_attachment=True, filename=checkpoint.filename,
                         content_type="application/octet-stream")
