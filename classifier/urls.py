@@ -32,6 +32,7 @@ urlpatterns = [
     path("photos/predict-all/", photos.photos_predict_all, name="photos_predict_all"),
     path("photos/<int:photo_id>/", photos.photo_detail, name="photo_detail"),
     path("photos/<int:photo_id>/label/", photos.photo_label, name="photo_label"),
+    path("photos/<int:photo_id>/tags/", photos.photo_tags, name="photo_tags"),
     path("photos/<int:photo_id>/original/", photos.photo_original, name="photo_original"),
     path("photos/<int:photo_id>/thumbnail/", photos.photo_thumbnail, name="photo_thumbnail"),
     path("photos/<int:photo_id>/model-input.png", photos.photo_model_input, name="photo_model_input"),

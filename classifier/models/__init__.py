@@ -1,11 +1,15 @@
 from classifier.models.jobs import ACTIVE_STATUSES, Job, JobStatus
 from classifier.models.photos import (
     CLASS_CHOICES,
+    NO_SOURCE,
     LabelCorrection,
     Photo,
+    PhotoBatch,
+    PhotoBatchKind,
     PredictionJob,
     PredictionScope,
     PredictionTarget,
+    Tag,
     model_input_array,
 )
 from classifier.models.promotions import Promotion
@@ -14,6 +18,7 @@ from classifier.models.runs import Checkpoint, EpochLog, TrainingRun
 
 __all__ = [
     "ACTIVE_STATUSES", "CLASS_CHOICES", "Checkpoint", "DATASET_LABELS", "EpochLog", "EvaluationReport", "Job",
-    "JobStatus", "LabelCorrection", "Photo", "PredictionJob", "PredictionScope", "PredictionTarget", "Predictions",
-    "Promotion", "ReportOrigin", "TrainingRun", "model_input_array",
+    "JobStatus", "LabelCorrection", "NO_SOURCE", "Photo", "PhotoBatch", "PhotoBatchKind", "PredictionJob",
+    "PredictionScope", "PredictionTarget", "Predictions", "Promotion", "ReportOrigin", "Tag", "TrainingRun",
+    "model_input_array",
 ]

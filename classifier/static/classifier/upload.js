@@ -53,6 +53,11 @@
     item.result.textContent = "uploading…";
     const body = new FormData();
     body.append("photo", job.file, job.file.name);
+    // The batch key, source and tags go with every file: the photos of one visit share a batch.
+    ["batch", "source", "tags"].forEach(function (field) {
+      const input = form.querySelector("[name=" + field + "]");
+      if (input) body.append(field, input.value);
+    });
     const xhr = new XMLHttpRequest();
     xhr.open("POST", url);
     xhr.setRequestHeader("X-CSRFToken", csrf);
