@@ -125,6 +125,11 @@ FINETUNE_PHOTO_WEIGHT = 0.5
 # kind labelled most. See the README's fine-tune section for what each did on our splits.
 BALANCES = ("none", "class", "class+source")
 DEFAULT_PHOTO_BALANCE = "class+source"
+BALANCE_WORDS = {
+    "none": "none: every photo drawn alike",
+    "class": "by class: each class the same share (Fashion-MNIST for classes without photos)",
+    "class+source": "by class, then by source: each source of a class the same share",
+}
 
 
 class ConfigError(ValueError):

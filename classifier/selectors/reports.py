@@ -17,6 +17,7 @@ from django.urls import reverse
 from classifier.charts import diff_style, heat_style, reliability_diagram
 from classifier.models import EvaluationReport, JobStatus, TrainingRun
 from classifier.selectors.photos import PHOTOS_EVAL_SET, photo_sample_image_url
+from classifier.selectors.scorecards import DomainScore, Share
 from dataset.eval_sets import FMNIST_TEST
 
 MISTAKES_SHOWN = 24
@@ -143,6 +144,11 @@ class ClassRow:
     f1: float
     support: int
 
+    @property
+    def recognised(self) -> Share:
+        """Its images the model got right, with a 95 % interval: recall, as a count."""
+        return Share(round(self.recall * self.support), self.support)
+
 
 @dataclass(frozen=True)
 class Cell:
@@ -194,6 +200,8 @@ def report_page_data(*, report: EvaluationReport) -> dict:
         "reliability": reliability_diagram(bins=calibration["bins"], ece=calibration["ece"]),
         "mistakes": report_mistakes(report=report),
         "mistake_count": report.n_samples - sum(report.confusion_matrix[i][i] for i in range(len(report.class_names))),
+        "overall": (domain := DomainScore(dataset_name=report.dataset_name, label=report.dataset_label, report=report)).share,
+        "sources": domain.sources,
     }
 
 

@@ -17,7 +17,7 @@ from classifier.services import promotions as promotion_services
 from classifier.services import training as training_services
 from classifier.views.access import staff_required
 from classifier.views.jobs import say_queued
-from engine.config import FINETUNE_PHOTO_WEIGHT
+from engine.config import BALANCE_WORDS, BALANCES, DEFAULT_PHOTO_BALANCE, FINETUNE_PHOTO_WEIGHT
 
 
 class PromoteForm(forms.Form):
@@ -39,6 +39,9 @@ class FinetuneForm(forms.Form):
     lr = forms.FloatField(required=False, min_value=1e-7, max_value=10, label="Learning rate")
     photo_weight = forms.FloatField(required=False, min_value=0.01, max_value=0.99, label="Photos' share of a batch",
                                     help_text=f"Default {FINETUNE_PHOTO_WEIGHT:g}: the few photos are drawn that often, with augmentation.")
+    photo_balance = forms.ChoiceField(
+        choices=[(b, BALANCE_WORDS[b]) for b in BALANCES], initial=DEFAULT_PHOTO_BALANCE, label="Balance the photos",
+        help_text="So that the class and the source labelled most don't pull every photo their way.")
     seed = forms.IntegerField(required=False, min_value=0, max_value=2**32 - 1, initial=0)
     note = forms.CharField(required=False, max_length=200)
 
@@ -51,7 +54,8 @@ def _comparison_context(checkpoint) -> dict:
         "active": active,
         "is_active": active is not None and active.pk == checkpoint.pk,
         "against_active": scorecard_selectors.scorecards_compare(this=candidate_card, other=active_card),
-        "warnings": scorecard_selectors.promotion_warnings(candidate=candidate_card, active=active_card),
+        "review": (review := scorecard_selectors.promotion_review(candidate=candidate_card, active=active_card)),
+        "warnings": review.warnings,
     }
 
 
@@ -104,6 +108,7 @@ def checkpoint_finetune(request, checkpoint_id: int):
                 created_by=request.user, parent=checkpoint, with_photos=data["with_photos"], note=data["note"],
                 epochs=data["epochs"], lr=data["lr"], seed=data["seed"],
                 photo_weight=data["photo_weight"] if data["with_photos"] else None,
+                photo_balance=data["photo_balance"] or None,
             )
         except ValidationError as exc:
             form.add_error(None, exc.messages[0])
