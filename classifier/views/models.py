@@ -40,7 +40,8 @@ class FinetuneForm(forms.Form):
     photo_weight = forms.FloatField(required=False, min_value=0.01, max_value=0.99, label="Photos' share of a batch",
                                     help_text=f"Default {FINETUNE_PHOTO_WEIGHT:g}: the few photos are drawn that often, with augmentation.")
     photo_balance = forms.ChoiceField(
-        choices=[(b, BALANCE_WORDS[b]) for b in BALANCES], initial=DEFAULT_PHOTO_BALANCE, label="Balance the photos",
+        required=False, choices=[("", f"default: {BALANCE_WORDS[DEFAULT_PHOTO_BALANCE]}")] + [(b, BALANCE_WORDS[b]) for b in BALANCES],
+        label="Balance the photos",
         help_text="So that the class and the source labelled most don't pull every photo their way.")
     seed = forms.IntegerField(required=False, min_value=0, max_value=2**32 - 1, initial=0)
     note = forms.CharField(required=False, max_length=200)
