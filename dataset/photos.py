@@ -82,7 +82,11 @@ class Settings:
     intensity_floor: float = 0.3  # the dimmest an item pixel gets, of the brightest
     margin: int = 0  # pixels between the item's longest side and the frame
     stretch_percentile: float = 99.0  # this percentile of the item's pixels becomes 255
-    # Version 3: kinds of photo Fashion-MNIST never shows.
+    # Version 3: kinds of photo Fashion-MNIST never shows (each step can be turned off, to measure it).
+    lift_low_light: bool = True
+    leave_out_detached: bool = True
+    one_of_a_pair: bool = True
+    leave_out_wearer: bool = True
     low_light_level: float = 110.0  # a photo whose bright end (99th percentile of gray) is below this is lifted
     detached_share: float = 0.4  # a part smaller than this share of the item, off its box, is a tag or text
     detached_reach: float = 0.1  # how far off the item's box (share of its size) a part still belongs to it
@@ -368,7 +372,7 @@ def lift_low_light(rgb: Image.Image, settings: Settings = DEFAULT) -> Image.Imag
     """A dark phone photo stretched to the full range, so that item and background differ by as
     much as in a lit one; a photo with a bright end is left alone."""
     gray = np.asarray(rgb.convert("L"))
-    if np.percentile(gray, 99) >= settings.low_light_level:
+    if not settings.lift_low_light or np.percentile(gray, 99) >= settings.low_light_level:
         return rgb
     return ImageOps.autocontrast(rgb, cutoff=1)
 
@@ -377,31 +381,50 @@ def _boxes(labels: np.ndarray, count: int) -> list[tuple[int, int, int, int]]:
     return [bounding_box(labels == k) for k in range(1, count + 1)]
 
 
+def _trusted(mask: np.ndarray, evidence: np.ndarray | None) -> np.ndarray:
+    """The mask's pixels that also differ from the background in colour, when there are enough
+    of them to go by (GrabCut's cut may hold the background between two things); else the mask."""
+    if evidence is None:
+        return mask
+    solid = mask & evidence
+    return solid if solid.sum() >= 0.3 * mask.sum() else mask
+
+
 def keep_item(mask: np.ndarray, settings: Settings = DEFAULT, evidence: np.ndarray | None = None) -> np.ndarray:
     """The item alone, where a photo shows more than one thing: parts that stand apart from the
-    largest and are much smaller (a price tag, a logo, text beside it) are dropped, and so is the
+    largest and are much smaller (a price tag, a logo, text beside it) are left out, and so is the
     second of a pair side by side (two shoes: Fashion-MNIST shows one). ``evidence``: the pixels
-    that differ from the background in colour, where the mask may also hold the gap between two."""
-    labels, count = components(mask)
-    if count < 2:
-        return one_of_a_pair(mask, settings, evidence)
+    that differ from the background in colour; the parts are found on those."""
+    solid = _trusted(mask, evidence)
+    labels, count = components(solid)
+    if count == 0 or not settings.leave_out_detached:
+        return one_of_a_pair(mask, settings, solid)
     areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]
     order = np.argsort(-areas)
-    first = int(order[0]) + 1
     boxes = _boxes(labels, count)
-    top, left, bottom, right = boxes[first - 1]
+    top, left, bottom, right = boxes[order[0]]
     reach_y, reach_x = settings.detached_reach * (bottom - top), settings.detached_reach * (right - left)
-    keep = [first]
+    keep, twin = [int(order[0]) + 1], False
     for index in order[1:]:
-        k = int(index) + 1
-        t, lft, b, r = boxes[k - 1]
+        t, lft, b, r = boxes[index]
         near = t < bottom + reach_y and b > top - reach_y and lft < right + reach_x and r > left - reach_x
-        beside = t < bottom and b > top and (r <= left + reach_x or lft >= right - reach_x)  # level with it, not above
-        if areas[index] >= settings.twin_share * areas[first - 1] and beside:
-            continue  # a twin: one of a pair is enough
-        if areas[index] >= settings.detached_share * areas[first - 1] or near:
-            keep.append(k)
-    return one_of_a_pair(np.isin(labels, keep), settings, evidence)
+        beside = t < bottom and b > top and (r <= left + reach_x or lft >= right - reach_x)  # level with it
+        if settings.one_of_a_pair and areas[index] >= settings.twin_share * areas[order[0]] and beside:
+            twin = True  # one of a pair is enough
+        elif areas[index] >= settings.detached_share * areas[order[0]] or near:
+            keep.append(int(index) + 1)
+    kept = np.isin(labels, keep)
+    t, lft, b, r = bounding_box(kept)
+    h, w = b - t, r - lft
+    box = np.zeros_like(mask)
+    box[max(0, round(t - settings.detached_reach * h)):round(b + settings.detached_reach * h),
+        max(0, round(lft - settings.detached_reach * w)):round(r + settings.detached_reach * w)] = True
+    trimmed = mask & box
+    # Leaving out a tag trims a little; leaving out much more means the parts were the item's own
+    # pieces (a pale shirt found in fragments), unless it was the twin of a pair.
+    if twin or trimmed.sum() >= 0.6 * mask.sum():
+        mask = trimmed
+    return one_of_a_pair(mask, settings, solid & mask)
 
 
 def one_of_a_pair(mask: np.ndarray, settings: Settings = DEFAULT, evidence: np.ndarray | None = None) -> np.ndarray:
@@ -412,11 +435,9 @@ def one_of_a_pair(mask: np.ndarray, settings: Settings = DEFAULT, evidence: np.n
     itself by default): a cut fills the gap between two boots as if it were leather."""
     top, left, bottom, right = bounding_box(mask)
     width, height = right - left, bottom - top
-    if width < 8:
+    if width < 8 or not settings.one_of_a_pair:
         return mask
-    solid = mask if evidence is None else mask & evidence
-    if solid.sum() < 0.5 * mask.sum():
-        return mask  # the colours don't tell item from background here: no gap can be trusted
+    solid = _trusted(mask, evidence)
     cover = solid[top:bottom, left:right].sum(axis=0)
     middle = np.arange(width // 4, width - width // 4)
     thin = middle[cover[middle] < settings.pair_gap * height]
@@ -447,7 +468,7 @@ def leave_out_wearer(rgb: Image.Image, mask: np.ndarray, settings: Settings = DE
     narrower than the item (a head over shoulders): then what is above the patch's bottom and
     every skin-coloured pixel (arms, legs) leave the mask. A flat-lay or a beige coat, with no
     head on top, is left alone."""
-    if not mask.any():
+    if not mask.any() or not settings.leave_out_wearer:
         return mask
     top, left, bottom, right = bounding_box(mask)
     height, width = bottom - top, right - left
@@ -462,8 +483,8 @@ def leave_out_wearer(rgb: Image.Image, mask: np.ndarray, settings: Settings = DE
         # A head: a solid, roughly upright-oval patch at the top, the item wider below it (a
         # sandal's beige strap is thin and hollow, a beige coat's top is as wide as the coat).
         head_like = 0.45 <= areas[k - 1] / (h * w) and 0.8 <= h / w <= 2.2
-        below = mask[min(b + 1, mask.shape[0] - 1)]
-        shoulders = below.sum() >= 1.8 * w
+        below = mask[b:min(b + max(2, round(0.1 * height)), mask.shape[0])]
+        shoulders = below.sum(axis=1).max(initial=0) >= 1.4 * w
         if (head_like and shoulders and areas[k - 1] >= 0.01 * mask.sum() and (t + b) / 2 < top + settings.wearer_head_top * height
                 and w < 0.5 * width and t <= top + 0.1 * height):
             head_bottom = b if head_bottom is None else max(head_bottom, b)

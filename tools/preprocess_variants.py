@@ -29,12 +29,12 @@ from tools.photo_gap import shared_dir
 
 VARIANTS: dict[str, Settings] = {
     "current (v3)": DEFAULT,
-    "no low-light lift": dataclasses.replace(DEFAULT, low_light_level=0.0),
-    "keep detached parts": dataclasses.replace(DEFAULT, detached_share=0.0),
-    "keep both of a pair": dataclasses.replace(DEFAULT, twin_share=float("inf"), pair_gap=0.0),
-    "keep the wearer": dataclasses.replace(DEFAULT, wearer_head_top=0.0),
-    "none of them (v2)": dataclasses.replace(DEFAULT, low_light_level=0.0, detached_share=0.0, twin_share=float("inf"),
-                                             pair_gap=0.0, wearer_head_top=0.0),
+    "no low-light lift": dataclasses.replace(DEFAULT, lift_low_light=False),
+    "keep detached parts": dataclasses.replace(DEFAULT, leave_out_detached=False),
+    "keep both of a pair": dataclasses.replace(DEFAULT, one_of_a_pair=False),
+    "keep the wearer": dataclasses.replace(DEFAULT, leave_out_wearer=False),
+    "none of them (v2)": dataclasses.replace(DEFAULT, lift_low_light=False, leave_out_detached=False,
+                                             one_of_a_pair=False, leave_out_wearer=False),
 }
 
 
