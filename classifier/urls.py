@@ -1,6 +1,6 @@
 from django.urls import path
 
-from classifier.views import compare, jobs, models, photos, reports, runs, samples
+from classifier.views import compare, jobs, models, photos, reports, runs, samples, tokens
 
 urlpatterns = [
     path("", runs.run_list, name="run_list"),
@@ -35,5 +35,7 @@ urlpatterns = [
     path("photos/<int:photo_id>/original/", photos.photo_original, name="photo_original"),
     path("photos/<int:photo_id>/thumbnail/", photos.photo_thumbnail, name="photo_thumbnail"),
     path("photos/<int:photo_id>/model-input.png", photos.photo_model_input, name="photo_model_input"),
+    path("account/api-tokens/", tokens.api_tokens, name="api_tokens"),
+    path("account/api-tokens/<int:token_id>/revoke/", tokens.api_token_revoke, name="api_token_revoke"),
     path("corrections/<int:correction_id>/revert/", photos.correction_revert, name="correction_revert"),
 ]

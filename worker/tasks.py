@@ -8,6 +8,7 @@ loaded and start in well under Celery's start-up deadline."""
 
 from __future__ import annotations
 
+import base64
 import logging
 import threading
 
@@ -18,6 +19,7 @@ from django.db import close_old_connections
 
 from classifier.models import EvaluationReport, PredictionJob, TrainingRun
 from classifier.services import jobs as job_services
+from engine.checkpoints import CheckpointRefused
 from worker import evaluation_job, prediction_job, training_job
 from worker.jobs import job_task
 
@@ -40,6 +42,20 @@ def evaluate_report(report: EvaluationReport) -> dict:
 def predict_photos(job: PredictionJob) -> None:
     """Predict the job's photos with its checkpoint."""
     prediction_job.predict_and_record(job)
+
+
+@shared_task(name="worker.tasks.predict_image", ignore_result=False, acks_late=False,
+             soft_time_limit=settings.API_PREDICT_TIMEOUT_S, time_limit=settings.API_PREDICT_TIMEOUT_S + 30)
+def predict_image(checkpoint_id: int, model_input_b64: str) -> dict:
+    """One image for the API, answered while its caller waits: not a job (nothing is recorded;
+    the caller gives up after API_PREDICT_TIMEOUT_S), so it keeps a result and is not acked late
+    (a worker that died mid-answer leaves a caller who has gone already)."""
+    try:
+        return {"probabilities": prediction_job.predict_one(checkpoint_id, base64.b64decode(model_input_b64))}
+    except CheckpointRefused as exc:
+        return {"error": str(exc)}
+    finally:
+        close_old_connections()
 
 
 @shared_task(name="worker.tasks.sweep_jobs")
