@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, QueryDict
-from ninja import File, Form, NinjaAPI, Query, Schema
+from ninja import File, Form, NinjaAPI, Query, Schema, Status
 from ninja.errors import AuthenticationError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.files import UploadedFile
@@ -163,7 +163,7 @@ def photo_upload(request, image: File[UploadedFile]):
     except photo_services.PhotoRejected as exc:
         raise _image_refused(image, exc) from None
     photo_services.photos_predict_new(user=request.user)
-    return 201, out.PhotoOut.of(photo)
+    return Status(201, out.PhotoOut.of(photo))
 
 
 @api.get("/photos/{photo_id}", response={200: out.PhotoOut, **ERRORS}, tags=["photos"])
@@ -226,7 +226,7 @@ def run_start(request, body: out.RunIn):
         return _error(request, 400, prefix + first[0], fields=errors)
     run = training_services.training_run_create(created_by=request.user, config=form.cleaned_data["config"],
                                                 note=form.cleaned_data["note"])
-    return 201, _run_detail(run_selectors.run_get(run_id=run.pk))
+    return Status(201, _run_detail(run_selectors.run_get(run_id=run.pk)))
 
 
 # --- reports, checkpoints, the active model ----------------------------------------------
@@ -262,7 +262,7 @@ def checkpoint_promote(request, checkpoint_id: int, body: out.PromoteIn):
     checkpoint = run_selectors.checkpoint_get(checkpoint_id=checkpoint_id)
     promotion = promotion_services.checkpoint_promote(checkpoint=checkpoint, user=request.user, reason=body.reason,
                                                       acknowledge_warnings=body.acknowledge_warnings)
-    return 201, out.PromotionOut.of(promotion)
+    return Status(201, out.PromotionOut.of(promotion))
 
 
 @api.get("/model", response={200: out.ModelOut, **ERRORS}, tags=["checkpoints"])
