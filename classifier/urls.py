@@ -16,6 +16,7 @@ urlpatterns = [
     path("checkpoints/<int:checkpoint_id>/finetune/", models.checkpoint_finetune, name="checkpoint_finetune"),
     path("models/", models.model_history, name="model_history"),
     path("promotions/<int:promotion_id>/rollback/", models.promotion_rollback, name="promotion_rollback"),
+    path("checkpoints/<int:checkpoint_id>/export.zip", models.checkpoint_export, name="checkpoint_export"),
     path("checkpoints/<int:checkpoint_id>/download/", runs.checkpoint_download, name="checkpoint_download"),
     path("checkpoints/<int:checkpoint_id>/evaluate/", reports.checkpoint_evaluate, name="checkpoint_evaluate"),
     path("reports/compare/", reports.report_compare, name="report_compare"),

@@ -231,6 +231,8 @@ PHOTO_MAX_PIXELS = env_int("PHOTO_MAX_PIXELS", 40_000_000)
 # --- API (/api/v1/) ------------------------------------------------------------------------
 # How long POST /api/v1/predict waits for a worker's answer before saying 503.
 API_PREDICT_TIMEOUT_S = env_int("API_PREDICT_TIMEOUT_S", 30)
+# How long the checkpoint page's export download waits for a worker to write the bundle.
+EXPORT_TIMEOUT_S = env_int("EXPORT_TIMEOUT_S", 120)
 # Requests per token per minute (0: no limit); counted in Django's cache, so per web process
 # unless CACHES names a shared one.
 API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 600)

@@ -17,10 +17,10 @@ from celery.signals import worker_ready
 from django.conf import settings
 from django.db import close_old_connections
 
-from classifier.models import EvaluationReport, PredictionJob, TrainingRun
+from classifier.models import Checkpoint, EvaluationReport, PredictionJob, TrainingRun
 from classifier.services import jobs as job_services
 from engine.checkpoints import CheckpointRefused
-from worker import evaluation_job, prediction_job, training_job
+from worker import evaluation_job, export_job, prediction_job, training_job
 from worker.jobs import job_task
 
 logger = logging.getLogger(__name__)
@@ -52,6 +52,22 @@ def predict_image(checkpoint_id: int, model_input_b64: str) -> dict:
     (a worker that died mid-answer leaves a caller who has gone already)."""
     try:
         return {"probabilities": prediction_job.predict_one(checkpoint_id, base64.b64decode(model_input_b64))}
+    except CheckpointRefused as exc:
+        return {"error": str(exc)}
+    finally:
+        close_old_connections()
+
+
+@shared_task(name="worker.tasks.export_checkpoint", ignore_result=False, acks_late=False,
+             soft_time_limit=settings.EXPORT_TIMEOUT_S, time_limit=settings.EXPORT_TIMEOUT_S + 30)
+def export_checkpoint(checkpoint_id: int, storage_name: str) -> dict:
+    """The checkpoint's bundle as a zip in storage, for the download its page offers (the web
+    waits for it, as for predict_image)."""
+    try:
+        checkpoint = Checkpoint.objects.filter(pk=checkpoint_id).first()
+        if checkpoint is None:
+            return {"error": f"Checkpoint #{checkpoint_id} no longer exists."}
+        return {"name": export_job.bundle_store(checkpoint, storage_name)}
     except CheckpointRefused as exc:
         return {"error": str(exc)}
     finally:

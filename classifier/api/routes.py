@@ -24,6 +24,7 @@ from classifier.services import photos as photo_services
 from classifier.services import predictions as prediction_services
 from classifier.services import promotions as promotion_services
 from classifier.services import training as training_services
+from classifier.services.worker_calls import WorkerUnavailable
 from dataset.classes import CLASS_NAMES
 from dataset.photos import PREPROCESS_VERSION
 
@@ -78,7 +79,7 @@ def _not_found(request, exc):
     return _error(request, 404, "Not found.")
 
 
-@api.exception_handler(prediction_services.PredictionUnavailable)
+@api.exception_handler(WorkerUnavailable)
 def _unavailable(request, exc):
     return _error(request, 503, str(exc))
 

@@ -6,25 +6,20 @@ never imports torch: it sends the image by task name and waits for the answer.""
 from __future__ import annotations
 
 import base64
-import logging
 from dataclasses import dataclass
 
 import numpy as np
-from celery.exceptions import TimeoutError as CeleryTimeout
 from django.conf import settings
-from kombu.exceptions import OperationalError
 
 from classifier.models import Checkpoint
 from classifier.selectors.photos import checkpoint_for_prediction
+from classifier.services.worker_calls import WorkerUnavailable, worker_call
 from dataset.classes import CLASS_NAMES
-from fmnistsite.celery import app
-
-logger = logging.getLogger(__name__)
 
 PREDICT_TASK = "worker.tasks.predict_image"
 
 
-class PredictionUnavailable(Exception):
+class PredictionUnavailable(WorkerUnavailable):
     """No answer can be had now (no trained model, no worker answering, Redis down); the
     message says which, for the caller."""
 
@@ -50,19 +45,5 @@ def image_predict(*, model_input: np.ndarray, checkpoint: Checkpoint | None = No
     if checkpoint is None:
         raise PredictionUnavailable("No trained model yet: a training run has to succeed first.")
     image = base64.b64encode(np.ascontiguousarray(model_input, dtype=np.uint8).tobytes()).decode()
-    timeout = settings.API_PREDICT_TIMEOUT_S
-    try:
-        # expires: a message no worker took in time is dropped, not answered for no one.
-        result = app.send_task(PREDICT_TASK, args=[checkpoint.pk, image], expires=timeout,
-                               retry=True, retry_policy=settings.JOB_SEND_RETRY_POLICY)
-    except OperationalError:
-        raise PredictionUnavailable("The job queue (Redis) can't be reached right now; try again later.") from None
-    try:
-        answer = result.get(timeout=timeout)
-    except CeleryTimeout:
-        raise PredictionUnavailable(f"No worker answered within {timeout} s; try again later.") from None
-    finally:
-        result.forget()
-    if "error" in answer:
-        raise PredictionUnavailable(answer["error"])
+    answer = worker_call(PREDICT_TASK, [checkpoint.pk, image], timeout=settings.API_PREDICT_TIMEOUT_S)
     return Prediction(probabilities=answer["probabilities"], checkpoint=checkpoint)
