@@ -237,6 +237,12 @@ EXPORT_TIMEOUT_S = env_int("EXPORT_TIMEOUT_S", 120)
 # unless CACHES names a shared one.
 API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 600)
 
+# --- Outgoing webhooks ----------------------------------------------------------------------
+# Attempts per delivery, and the wait before the second (doubled for each one after).
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 5)
+WEBHOOK_RETRY_BASE_S = env_int("WEBHOOK_RETRY_BASE_S", 10)
+WEBHOOK_TIMEOUT_S = env_int("WEBHOOK_TIMEOUT_S", 10)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

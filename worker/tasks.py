@@ -20,7 +20,7 @@ from django.db import close_old_connections
 from classifier.models import Checkpoint, EvaluationReport, PredictionJob, TrainingRun
 from classifier.services import jobs as job_services
 from engine.checkpoints import CheckpointRefused
-from worker import evaluation_job, export_job, prediction_job, training_job
+from worker import evaluation_job, export_job, prediction_job, training_job, webhooks
 from worker.jobs import job_task
 
 logger = logging.getLogger(__name__)
@@ -72,6 +72,19 @@ def export_checkpoint(checkpoint_id: int, storage_name: str) -> dict:
         return {"error": str(exc)}
     finally:
         close_old_connections()
+
+
+@shared_task(name="worker.tasks.deliver_webhook", bind=True, acks_late=False, max_retries=None,
+             soft_time_limit=120, time_limit=150)
+def deliver_webhook(self, delivery_id: int) -> None:
+    """One attempt at a webhook delivery; another later, with backoff, until it is answered
+    2xx or WEBHOOK_MAX_ATTEMPTS are used (each attempt is recorded on the delivery)."""
+    try:
+        wait = webhooks.deliver(delivery_id)
+    finally:
+        close_old_connections()
+    if wait is not None:
+        raise self.retry(countdown=wait)
 
 
 @shared_task(name="worker.tasks.sweep_jobs")
