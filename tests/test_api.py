@@ -347,3 +347,18 @@ def test_the_active_model_before_any_promotion_is_the_newest_runs_best(client, u
     model = client.get("/api/v1/model", **bearer(user_token)).json()
     assert model["checkpoint"]["id"] == checkpoint.pk and model["promoted"] is False
     assert {d["dataset"] for d in model["scorecard"]} >= {"fmnist-test"}
+
+
+def test_a_stored_photo_keeps_its_gallery_prediction_when_no_worker_answers(client, user_token, settings):
+    """No worker listens in this test: predict says 503 after API_PREDICT_TIMEOUT_S, and the
+    photo stored with store=true is still queued for the gallery's prediction."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from classifier.models import PredictionJob
+
+    settings.API_PREDICT_TIMEOUT_S = 1
+    CheckpointFactory()
+    response = client.post("/api/v1/predict", {"image": SimpleUploadedFile("a.jpg", jpeg_bytes()), "store": "true"},
+                           **bearer(user_token))
+    assert response.status_code == 503 and response.json()["error"]
+    assert Photo.objects.count() == 1 and PredictionJob.objects.count() == 1

@@ -116,3 +116,22 @@ def test_a_cancelled_run_tells_no_one(db, sent_tasks):
     run = _claimed_run()
     job_services.job_mark_cancelled(job=run)
     assert not WebhookDelivery.objects.exists()
+
+
+def test_the_sweep_sends_again_a_delivery_whose_message_was_lost(db, sent_tasks, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    Webhook.objects.create(event=WebhookEvent.RUN_SUCCEEDED, url="http://127.0.0.1:9/x")
+    job_services.job_succeed(job=_claimed_run())  # outside on_commit capture: its message is never sent
+    delivery = WebhookDelivery.objects.get()
+    assert sent_tasks == []
+    job_services.jobs_sweep()
+    assert sent_tasks == []  # not overdue yet
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        created_at=timezone.now() - timedelta(seconds=settings.JOB_RESEND_AFTER_S + 1))
+    job_services.jobs_sweep()
+    assert sent_tasks == [("worker.tasks.deliver_webhook", delivery.pk)]
+    job_services.jobs_sweep()
+    assert len(sent_tasks) == 1  # it waits as long again before the next resend

@@ -120,9 +120,10 @@ def predict(request, image: File[UploadedFile], store: Form[bool] = False):
             model_input = photo_services.photo_model_input(file=image)
     except photo_services.PhotoRejected as exc:
         raise _image_refused(image, exc) from None
-    answer = prediction_services.image_predict(model_input=model_input)
     if photo is not None:
+        # Queued first: a stored photo gets the gallery's prediction even if this answer fails.
         photo_services.photos_predict_new(user=request.user)
+    answer = prediction_services.image_predict(model_input=model_input)
     return out.PredictionOut(
         label=answer.label, label_index=answer.label_index, probabilities=answer.probabilities,
         class_names=list(CLASS_NAMES), checkpoint=answer.checkpoint.pk, checkpoint_sha256=answer.checkpoint.sha256,

@@ -25,7 +25,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from classifier.models import ACTIVE_STATUSES, EvaluationReport, Job, JobStatus, PredictionJob, TrainingRun
-from classifier.services.webhooks import webhooks_job_finished
+from classifier.services.webhooks import webhooks_job_finished, webhooks_resend_due
 from fmnistsite.celery import app
 
 logger = logging.getLogger(__name__)
@@ -266,6 +266,9 @@ def jobs_sweep(*, stale_after_s: int | None = None) -> SweepResult:
         for job in model.objects.filter(_resend_due(now), status=JobStatus.QUEUED).only("pk", "sends", "sent_at"):
             if job_send(job=job):
                 result.add("resent", job)
+    resent_deliveries = webhooks_resend_due()
+    if resent_deliveries:
+        logger.warning("sweep: %d webhook deliveries sent to the queue again", resent_deliveries)
     if result:
         logger.warning("sweep: %s", " | ".join(result.lines()))
     return result

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -89,6 +90,22 @@ def webhook_delivery_record(*, delivery: WebhookDelivery, status: int | None, bo
     logger.info("webhook delivery %s attempt %s: %s %s", delivery.pk, delivery.attempts, status or error,
                 delivery.status)
     return wait
+
+
+def webhooks_resend_due() -> int:
+    """Send again pending deliveries whose attempt is long overdue (their message was lost:
+    Redis was down when it was sent, or a worker died holding the retry). Part of the jobs'
+    sweep. A receiver may then see a delivery twice: X-Fmnist-Delivery tells it so."""
+    now = timezone.now()
+    overdue = now - timedelta(seconds=settings.JOB_RESEND_AFTER_S)
+    due = list(WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING)
+               .filter(Q(next_attempt_at__lt=overdue) | Q(next_attempt_at__isnull=True, created_at__lt=overdue))
+               .values_list("pk", flat=True))
+    for pk in due:
+        # Marked first, so the next sweep waits as long again before sending it once more.
+        WebhookDelivery.objects.filter(pk=pk).update(next_attempt_at=now)
+        _send(pk)
+    return len(due)
 
 
 # --- the events -----------------------------------------------------------------------------
