@@ -171,8 +171,8 @@ if BEHIND_HTTPS_PROXY:
 
 # --- Celery -----------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
-# The database is the source of truth for jobs; Celery keeps no results for them. Only the
-# API's predict, which a caller waits for, keeps its answer (in Redis, for a few minutes).
+# The database is the source of truth for jobs; Celery keeps no results for them. Only what a
+# request waits for (the API's predict, a model export) keeps its answer, in Redis, briefly.
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", CELERY_BROKER_URL)
 CELERY_RESULT_EXPIRES = 300
