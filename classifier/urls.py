@@ -1,6 +1,6 @@
 from django.urls import path
 
-from classifier.views import compare, jobs, models, photos, reports, runs, samples
+from classifier.views import compare, jobs, models, photos, reports, runs, samples, tokens
 
 urlpatterns = [
     path("", runs.run_list, name="run_list"),
@@ -16,6 +16,7 @@ urlpatterns = [
     path("checkpoints/<int:checkpoint_id>/finetune/", models.checkpoint_finetune, name="checkpoint_finetune"),
     path("models/", models.model_history, name="model_history"),
     path("promotions/<int:promotion_id>/rollback/", models.promotion_rollback, name="promotion_rollback"),
+    path("checkpoints/<int:checkpoint_id>/export.zip", models.checkpoint_export, name="checkpoint_export"),
     path("checkpoints/<int:checkpoint_id>/download/", runs.checkpoint_download, name="checkpoint_download"),
     path("checkpoints/<int:checkpoint_id>/evaluate/", reports.checkpoint_evaluate, name="checkpoint_evaluate"),
     path("reports/compare/", reports.report_compare, name="report_compare"),
@@ -36,5 +37,7 @@ urlpatterns = [
     path("photos/<int:photo_id>/original/", photos.photo_original, name="photo_original"),
     path("photos/<int:photo_id>/thumbnail/", photos.photo_thumbnail, name="photo_thumbnail"),
     path("photos/<int:photo_id>/model-input.png", photos.photo_model_input, name="photo_model_input"),
+    path("account/api-tokens/", tokens.api_tokens, name="api_tokens"),
+    path("account/api-tokens/<int:token_id>/revoke/", tokens.api_token_revoke, name="api_token_revoke"),
     path("corrections/<int:correction_id>/revert/", photos.correction_revert, name="correction_revert"),
 ]

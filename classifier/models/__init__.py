@@ -15,10 +15,12 @@ from classifier.models.photos import (
 from classifier.models.promotions import Promotion
 from classifier.models.reports import DATASET_LABELS, EvaluationReport, Predictions, ReportOrigin
 from classifier.models.runs import Checkpoint, EpochLog, TrainingRun
+from classifier.models.tokens import ApiToken
+from classifier.models.webhooks import DeliveryStatus, Webhook, WebhookDelivery, WebhookEvent
 
 __all__ = [
-    "ACTIVE_STATUSES", "CLASS_CHOICES", "Checkpoint", "DATASET_LABELS", "EpochLog", "EvaluationReport", "Job",
-    "JobStatus", "LabelCorrection", "NO_SOURCE", "Photo", "PhotoBatch", "PhotoBatchKind", "PredictionJob",
-    "PredictionScope", "PredictionTarget", "Predictions", "Promotion", "ReportOrigin", "Tag", "TrainingRun",
-    "model_input_array",
+    "ACTIVE_STATUSES", "ApiToken", "CLASS_CHOICES", "Checkpoint", "DATASET_LABELS", "DeliveryStatus", "EpochLog",
+    "EvaluationReport", "Job", "JobStatus", "LabelCorrection", "NO_SOURCE", "Photo", "PhotoBatch", "PhotoBatchKind",
+    "PredictionJob", "PredictionScope", "PredictionTarget", "Predictions", "Promotion", "ReportOrigin", "Tag",
+    "TrainingRun", "Webhook", "WebhookDelivery", "WebhookEvent", "model_input_array",
 ]

@@ -100,3 +100,8 @@ def checkpoints_downloadable_by(*, user) -> Downloadable:
         return Downloadable(every=True, ids=frozenset())
     active = checkpoint_for_prediction()
     return Downloadable(every=False, ids=frozenset([active.pk] if active else []))
+
+
+def checkpoints_for_list() -> QuerySet[Checkpoint]:
+    """Every checkpoint kept (the best and the last of each run), newest run first."""
+    return Checkpoint.objects.select_related("run").order_by("-run_id", "-epoch")

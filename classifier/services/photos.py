@@ -16,6 +16,7 @@ import secrets
 import unicodedata
 from collections.abc import Iterable
 
+import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -162,6 +163,27 @@ def photo_tags_set(*, photo: Photo, tags: Iterable[str]) -> list[str]:
     return names
 
 
+def _read_upload(file: File) -> bytes:
+    data = _read_capped(file, settings.PHOTO_MAX_BYTES)
+    if not data:
+        raise PhotoRejected("is empty")
+    return data
+
+
+def _decode(data: bytes) -> Image.Image:
+    try:
+        return open_photo(data, max_pixels=settings.PHOTO_MAX_PIXELS)
+    except PhotoUnreadable as exc:
+        raise PhotoRejected(str(exc)) from None
+
+
+def photo_model_input(*, file: File) -> np.ndarray:
+    """The 28x28 image the model would see of this file, made exactly as photo_upload makes it
+    and refused for the same reasons (a photo already in the gallery aside); nothing is stored."""
+    with _decode(_read_upload(file)) as image:
+        return preprocess(orient(image))
+
+
 def photo_upload(*, file: File, user: AbstractBaseUser | None, batch: PhotoBatch | None = None,
                  source: str = "", tags: Iterable[str] = ()) -> Photo:
     """Decode, check and store one photo with its thumbnail and 28x28 model input, recording
@@ -171,18 +193,12 @@ def photo_upload(*, file: File, user: AbstractBaseUser | None, batch: PhotoBatch
     or WebP image, truncated, a decompression bomb, or already in the gallery. The files and
     the row are written together: if anything fails, the files written so far are removed."""
     tags = parse_tags(tags)  # a bad tag refuses the photo before anything is stored
-    data = _read_capped(file, settings.PHOTO_MAX_BYTES)
-    if not data:
-        raise PhotoRejected("is empty")
+    data = _read_upload(file)
     sha256 = hashlib.sha256(data).hexdigest()
     existing = _duplicate_of(sha256)
     if existing is not None:
         raise PhotoRejected(f"is already in the gallery as photo #{existing.pk}", existing=existing)
-    try:
-        image = open_photo(data, max_pixels=settings.PHOTO_MAX_PIXELS)
-    except PhotoUnreadable as exc:
-        raise PhotoRejected(str(exc)) from None
-    with image:
+    with _decode(data) as image:
         upright = orient(image)
         flat, alpha = flatten_alpha(upright)
         original, suffix = _encode_original(flat, alpha)

@@ -14,6 +14,7 @@ from classifier.selectors.promotions import promotion_latest
 from classifier.selectors.runs import checkpoint_file_problem
 from classifier.selectors.scorecards import checkpoint_scorecard, promotion_review, scorecard_snapshot
 from classifier.services.photos import photos_predict
+from classifier.services.webhooks import webhooks_promotion
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ def checkpoint_promote(*, checkpoint: Checkpoint, user: AbstractBaseUser, reason
     )
     logger.info("checkpoint %s promoted by %s (was %s): %s", checkpoint.pk, user, current and current.pk, reason)
     transaction.on_commit(lambda: _on_new_active_model(checkpoint, user))
+    webhooks_promotion(promotion=promotion)
     return promotion
 
 

@@ -3,18 +3,23 @@
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.storage import default_storage
+from django.http import FileResponse, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from classifier.models import Promotion
+from classifier.selectors import exports as export_selectors
 from classifier.selectors import photos as photo_selectors
 from classifier.selectors import promotions as promotion_selectors
 from classifier.selectors import reports as report_selectors
 from classifier.selectors import runs as run_selectors
 from classifier.selectors import scorecards as scorecard_selectors
+from classifier.services import exports as export_services
 from classifier.services import promotions as promotion_services
 from classifier.services import training as training_services
+from classifier.services.worker_calls import WorkerUnavailable
 from classifier.views.access import staff_required
 from classifier.views.jobs import say_queued
 from engine.config import BALANCE_WORDS, BALANCES, DEFAULT_PHOTO_BALANCE, FINETUNE_PHOTO_WEIGHT
@@ -149,3 +154,19 @@ def promotion_rollback(request, promotion_id: int):
     else:
         messages.success(request, f"Rolled back: checkpoint #{promotion.previous_id} is the active model again.")
     return redirect("model_history")
+
+
+@login_required
+def checkpoint_export(request, checkpoint_id: int):
+    """The checkpoint as a bundle (a zip) that predicts without the app. Who may have it is who
+    may download the checkpoint; the first download waits while a worker writes it."""
+    checkpoint = run_selectors.checkpoint_get(checkpoint_id=checkpoint_id)
+    if checkpoint.pk not in run_selectors.checkpoints_downloadable_by(user=request.user):
+        raise PermissionDenied("Only staff can export this checkpoint; everyone can export the active model.")
+    try:
+        name = export_services.checkpoint_export_ensure(checkpoint=checkpoint)
+    except WorkerUnavailable as exc:
+        return HttpResponse(f"The export can't be made now: {exc}", status=503, content_type="text/plain; charset=utf-8")
+    return FileResponse(default_storage.open(name, "rb"), as_attachment=True,
+                        filename=f"{export_selectors.export_folder_name(checkpoint=checkpoint)}.zip",
+                        content_type="application/zip")

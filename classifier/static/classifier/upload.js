@@ -98,7 +98,11 @@
     pump();
   }
 
-  input.addEventListener("change", function () { add(input.files); input.value = ""; });
+  // The camera's input (capture="environment") feeds the same queue as the file picker.
+  const inputs = [input, document.getElementById("camera-input")].filter(Boolean);
+  inputs.forEach(function (each) {
+    each.addEventListener("change", function () { add(each.files); each.value = ""; });
+  });
   form.addEventListener("submit", function (e) { e.preventDefault(); });
   ["dragenter", "dragover"].forEach(function (type) {
     zone.addEventListener(type, function (e) { e.preventDefault(); zone.classList.add("over"); });
@@ -110,6 +114,6 @@
   zone.addEventListener("keydown", function (e) { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); input.click(); } });
   // On a slow connection someone may pick files before this script has loaded; their change
   // event is gone, but the files are still in the input.
-  if (input.files && input.files.length) { add(input.files); input.value = ""; }
+  inputs.forEach(function (each) { if (each.files && each.files.length) { add(each.files); each.value = ""; } });
   form.dataset.ready = "true";
 })();
