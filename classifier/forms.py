@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from django import forms
+from django.core.exceptions import ValidationError as DjangoValidationError
 
+from classifier.services.training import tags_parse
 from engine.config import DEFAULT_PRESET, DEVICES, NOTEBOOK, OPTIMIZERS, PRESETS, ConfigError, TrainConfig, parse_budget
 
 
@@ -51,3 +53,18 @@ class TrainingRunForm(forms.Form):
                    "optimizer": p.optimizer}
             for name, p in PRESETS.items()
         }
+
+
+class RunDescribeForm(forms.Form):
+    """A run's note and tags, editable by whoever started it and by staff."""
+
+    note = forms.CharField(required=False, max_length=200,
+                           widget=forms.TextInput(attrs={"placeholder": "what this run tries", "size": 50}))
+    tags = forms.CharField(required=False, max_length=400, help_text="Separated by commas, such as: baseline, lr-sweep",
+                           widget=forms.TextInput(attrs={"placeholder": "baseline, lr-sweep", "size": 40}))
+
+    def clean_tags(self) -> list[str]:
+        try:
+            return tags_parse(self.cleaned_data["tags"])
+        except DjangoValidationError as exc:
+            raise forms.ValidationError(exc.messages) from None

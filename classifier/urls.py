@@ -5,9 +5,12 @@ from classifier.views import compare, jobs, models, photos, reports, runs, sampl
 urlpatterns = [
     path("", runs.run_list, name="run_list"),
     path("runs/new/", runs.run_new, name="run_new"),
+    path("runs/live/", runs.run_list_live, name="run_list_live"),
     path("runs/compare/", compare.runs_compare_view, name="runs_compare"),
     path("runs/<int:run_id>/", runs.run_detail, name="run_detail"),
     path("runs/<int:run_id>/live/", runs.run_live, name="run_live"),
+    path("runs/<int:run_id>/describe/", runs.run_describe, name="run_describe"),
+    path("runs/<int:run_id>/archive/", runs.run_archive, name="run_archive"),
     path("jobs/<str:kind>/<int:job_id>/cancel/", jobs.job_cancel, name="job_cancel"),
     path("prediction-jobs/<int:job_id>/", jobs.prediction_job_detail, name="prediction_job_detail"),
     path("prediction-jobs/<int:job_id>/live/", jobs.prediction_job_live, name="prediction_job_live"),

@@ -10,10 +10,10 @@ from classifier.models.photos import (
 )
 from classifier.models.promotions import Promotion
 from classifier.models.reports import DATASET_LABELS, EvaluationReport, Predictions, ReportOrigin
-from classifier.models.runs import Checkpoint, EpochLog, TrainingRun
+from classifier.models.runs import Checkpoint, EpochLog, Tag, TrainingRun
 
 __all__ = [
     "ACTIVE_STATUSES", "CLASS_CHOICES", "Checkpoint", "DATASET_LABELS", "EpochLog", "EvaluationReport", "Job",
     "JobStatus", "LabelCorrection", "Photo", "PredictionJob", "PredictionScope", "PredictionTarget", "Predictions",
-    "Promotion", "ReportOrigin", "TrainingRun", "model_input_array",
+    "Promotion", "ReportOrigin", "Tag", "TrainingRun", "model_input_array",
 ]

@@ -18,6 +18,18 @@ def checkpoint_storage() -> Storage:
     return storage.checkpoint_storage
 
 
+class Tag(models.Model):
+    """A word to group runs by ("baseline", "lr-sweep"): the run list filters and searches them."""
+
+    name = models.SlugField(max_length=40, unique=True, allow_unicode=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class TrainingRun(Job):
     task_name = "worker.tasks.train_run"
     kind = "run"
@@ -30,6 +42,12 @@ class TrainingRun(Job):
     preset = models.CharField(max_length=32)
     seed = models.BigIntegerField()
     note = models.CharField(max_length=200, blank=True)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="runs")
+    # Archived runs leave the run list (unless asked for) but keep everything: an experiment
+    # table stays readable without deleting what someone may want to compare with later.
+    archived_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    archived_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                    on_delete=models.SET_NULL, related_name="training_runs")
 
@@ -84,6 +102,10 @@ class TrainingRun(Job):
     @property
     def requester(self):
         return self.created_by
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
 
     def get_absolute_url(self) -> str:
         return reverse("run_detail", args=[self.pk])

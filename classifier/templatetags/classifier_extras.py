@@ -90,3 +90,11 @@ def can_cancel(job, user) -> bool:
 @register.filter
 def milliseconds(seconds: float | None) -> str:
     return "" if seconds is None else f"{seconds * 1000:.0f} ms"
+
+
+@register.filter
+def can_edit(run, user) -> bool:
+    """{% if run|can_edit:user %}: whether to offer this user the run's note, tags and archiving."""
+    from classifier.services.training import training_run_can_edit
+
+    return training_run_can_edit(run=run, user=user)
