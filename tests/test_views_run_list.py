@@ -239,3 +239,16 @@ def test_tags_parse():
         training_services.tags_parse("ok, ???")
     with pytest.raises(Exception, match="at most"):
         training_services.tags_parse(",".join(f"t{i}" for i in range(20)))
+
+
+def test_queued_and_cancel_messages_are_marked_to_go_once_the_run_moves_on(staff_client, sent_tasks,
+                                                                           django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(reverse("run_new"), {"preset": "seed", "epochs": "1", "device": "auto"},
+                                     follow=True)
+    page = response.content.decode()
+    assert 'class="message success while-queued"' in page  # live.js drops it once the status is not queued
+    run = TrainingRun.objects.get()
+    TrainingRun.objects.filter(pk=run.pk).update(status=JobStatus.RUNNING)
+    page = staff_client.post(reverse("job_cancel", args=["run", run.pk]), follow=True).content.decode()
+    assert "while-active" in page and "cancel requested" in page

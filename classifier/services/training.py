@@ -50,11 +50,7 @@ def training_run_create_finetune(*, created_by: AbstractBaseUser | None, parent:
         raise PermissionDenied("only staff can start fine-tunes")
     if parent.run.status != JobStatus.SUCCEEDED:
         raise ValidationError("fine-tune a checkpoint of a succeeded run")
-    try:
-        config = TrainConfig.for_finetune(parent.run.config, finetune_from=parent.pk, with_photos=with_photos,
-                                          **overrides)
-    except ConfigError as exc:
-        raise ValidationError(str(exc)) from None
+    config = finetune_config(parent=parent, with_photos=with_photos, **overrides)
     snapshot = photos_training_snapshot() if with_photos else []
     if with_photos and not snapshot:
         raise ValidationError("no labelled photos in the train part yet: label some photos first "
@@ -69,6 +65,16 @@ def training_run_create_finetune(*, created_by: AbstractBaseUser | None, parent:
     logger.info("fine-tune run %s of checkpoint %s queued by %s with %d photos", run.pk, parent.pk, created_by,
                 len(snapshot))
     return run
+
+
+def finetune_config(*, parent: Checkpoint, with_photos: bool, **overrides) -> TrainConfig:
+    """What a fine-tune of ``parent`` would train with (blank overrides: the fine-tune defaults);
+    ValidationError with the reason when it can't be trained."""
+    try:
+        return TrainConfig.for_finetune(parent.run.config, finetune_from=parent.pk, with_photos=with_photos,
+                                        **overrides)
+    except ConfigError as exc:
+        raise ValidationError(str(exc)) from None
 
 
 def snapshot_fingerprint(snapshot: list[tuple[int, str, int]]) -> str:
@@ -186,7 +192,7 @@ def training_run_archive(*, run: TrainingRun, user: AbstractBaseUser, archived: 
 
 
 __all__ = [
-    "snapshot_fingerprint", "tags_parse", "training_run_archive", "training_run_can_edit", "training_run_describe",
+    "finetune_config", "snapshot_fingerprint", "tags_parse", "training_run_archive", "training_run_can_edit", "training_run_describe",
     "training_run_create", "training_run_create_finetune", "training_run_record_environment",
     "training_run_record_epoch", "training_run_record_plan",
 ]

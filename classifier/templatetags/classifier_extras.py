@@ -98,3 +98,9 @@ def can_edit(run, user) -> bool:
     from classifier.services.training import training_run_can_edit
 
     return training_run_can_edit(run=run, user=user)
+
+
+@register.filter
+def intcomma_plain(value: int | None) -> str:
+    """55000 -> '55,000' (without django.contrib.humanize's locale rules)."""
+    return "" if value is None else f"{int(value):,}"

@@ -6,12 +6,14 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from classifier.charts import run_curves
-from classifier.forms import RunDescribeForm, TrainingRunForm
+from classifier.forms import RunDescribeForm, TrainingRunForm, preset_placeholders
 from classifier.models import JobStatus
+from classifier.selectors import estimates as estimate_selectors
 from classifier.selectors import reports as report_selectors
 from classifier.selectors import runs as run_selectors
 from classifier.selectors import scorecards as scorecard_selectors
@@ -127,7 +129,25 @@ def run_new(request):
         )
         say_queued(request, run, f"Run #{run.pk} queued.")
         return redirect("run_detail", run_id=run.pk)
-    return render(request, "classifier/run_new.html", {"form": form})
+    return render(request, "classifier/run_new.html", {
+        "form": form, "placeholders": preset_placeholders(), "estimate_url": reverse("run_estimate"),
+        **_estimate_context(form.data if form.is_bound else {"preset": form.fields["preset"].initial,
+                                                              "device": "auto"}),
+    })
+
+
+def _estimate_context(data) -> dict:
+    form = TrainingRunForm(data)
+    if not form.is_valid():
+        return {"problem": " ".join(str(e) for errors in form.errors.values() for e in errors), "estimate": None}
+    return {"problem": None, "estimate": estimate_selectors.run_duration_estimate(config=form.cleaned_data["config"])}
+
+
+@staff_required
+def run_estimate(request):
+    """How long the New run form's settings would train on the worker, for the form to show
+    before Start (fetched as fields change)."""
+    return render(request, "classifier/_estimate.html", _estimate_context(request.GET))
 
 
 def _run_context(request, run) -> dict:
