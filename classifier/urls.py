@@ -1,6 +1,6 @@
 from django.urls import path
 
-from classifier.views import compare, jobs, models, photos, reports, runs, samples
+from classifier.views import compare, figures, jobs, models, photos, reports, runs, samples
 
 urlpatterns = [
     path("", runs.run_list, name="run_list"),
@@ -8,6 +8,8 @@ urlpatterns = [
     path("runs/live/", runs.run_list_live, name="run_list_live"),
     path("runs/estimate/", runs.run_estimate, name="run_estimate"),
     path("runs/compare/", compare.runs_compare_view, name="runs_compare"),
+    path("runs/compare/figures/<str:name>.<str:fmt>", figures.runs_compare_figure, name="runs_compare_figure"),
+    path("runs/<int:run_id>/figures/<str:name>.<str:fmt>", figures.run_figure, name="run_figure"),
     path("runs/<int:run_id>/", runs.run_detail, name="run_detail"),
     path("runs/<int:run_id>/live/", runs.run_live, name="run_live"),
     path("runs/<int:run_id>/describe/", runs.run_describe, name="run_describe"),
@@ -27,6 +29,8 @@ urlpatterns = [
     path("reports/compare/", reports.report_compare, name="report_compare"),
     path("reports/<int:report_id>/", reports.report_detail, name="report_detail"),
     path("reports/<int:report_id>/live/", reports.report_live, name="report_live"),
+    path("reports/<int:report_id>/figures/<str:name>.<str:fmt>", figures.report_figure, name="report_figure"),
+    path("reports/<int:report_id>/data.<str:fmt>", figures.report_data, name="report_data"),
     path("reports/<int:report_id>/cells/<int:true_class>/<int:predicted_class>/", reports.report_cell,
          name="report_cell"),
     path("datasets/fmnist-test/<int:index>.png", samples.fmnist_test_image, name="fmnist_test_image"),

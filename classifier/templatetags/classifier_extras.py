@@ -104,3 +104,18 @@ def can_edit(run, user) -> bool:
 def intcomma_plain(value: int | None) -> str:
     """55000 -> '55,000' (without django.contrib.humanize's locale rules)."""
     return "" if value is None else f"{int(value):,}"
+
+
+@register.inclusion_tag("classifier/_figure_downloads.html")
+def figure_downloads(url_name: str, *args, query: str = "", label: str = ""):
+    """Links to download one figure as PNG, SVG and PDF, for a slide and for a paper:
+    {% figure_downloads "report_figure" report.pk "confusion" label="confusion matrix" %}."""
+    from django.urls import reverse
+
+    from classifier.figures import FORMATS, STYLES
+
+    extra = f"&{query}" if query else ""
+    return {"label": label, "styles": [
+        {"name": style, "links": [{"fmt": fmt.upper(), "url": f"{reverse(url_name, args=[*args, fmt])}?style={style}{extra}"}
+                                  for fmt in FORMATS]}
+        for style in STYLES]}

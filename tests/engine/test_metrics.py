@@ -83,9 +83,19 @@ def test_top3_is_sorted_most_probable_first(summary):
 
 def test_a_class_never_predicted_has_zero_precision_not_nan():
     summary = metrics.summarize(np.array([0, 1]), np.log(np.array([[0.9, 0.05, 0.05], [0.8, 0.1, 0.1]])))
-    assert [c["precision"] for c in summary.per_class] == [0.5, 0.0, 0.0]
+    assert [c["precision"] for c in summary.per_class][:2] == [0.5, 0.0]
     assert [c["support"] for c in summary.per_class] == [1, 1, 0]
-    assert all(math.isfinite(c["f1"]) for c in summary.per_class)
+    assert all(math.isfinite(c["f1"]) for c in summary.per_class[:2])
+
+
+def test_a_class_absent_from_the_set_gets_no_score_and_no_share_of_the_macro_mean():
+    # Class 2 has no images; the model predicts it once (for an image of class 1).
+    logits = np.log(np.array([[0.9, 0.05, 0.05], [0.1, 0.1, 0.8], [0.1, 0.8, 0.1]]))
+    summary = metrics.summarize(np.array([0, 1, 1]), logits)
+    assert summary.per_class[2] == {"precision": None, "recall": None, "f1": None, "support": 0}
+    recalls = [c["recall"] for c in summary.per_class[:2]]
+    assert recalls == [1.0, 0.5]
+    assert summary.macro["recall"] == pytest.approx(0.75)  # over the two classes present, not (1 + .5 + 0) / 3
 
 
 def test_ties_go_to_the_lower_class_as_argmax_does():

@@ -130,8 +130,9 @@ class Command(BaseCommand):
         width = max(len(name) for name in report.class_names)
         write(f"{'class':<{width}}  {'precision':>9}  {'recall':>9}  {'F1':>9}  {'support':>7}")
         for row in report_selectors.report_classes(report=report):
-            write(f"{row.name:<{width}}  {formatting.percent(row.precision):>9}  {formatting.percent(row.recall):>9}  "
-                  f"{formatting.percent(row.f1):>9}  {row.support:>7}")
+            # "—": a class the set has no images of has no score.
+            write(f"{row.name:<{width}}  {formatting.percent(row.precision) or '—':>9}  "
+                  f"{formatting.percent(row.recall) or '—':>9}  {formatting.percent(row.f1) or '—':>9}  {row.support:>7}")
         write("")
         write("confusion matrix (rows: true class, columns: predicted class)")
         cell = max(5, len(str(max(max(row) for row in report.confusion_matrix))) + 1)
