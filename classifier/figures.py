@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import matplotlib
 
 matplotlib.use("Agg")  # no display on a server; set before anything draws
+# Fixed ids inside SVGs, so the same data draws the same file (diffable, cacheable).
+matplotlib.rcParams["svg.hashsalt"] = "fmnist"
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
