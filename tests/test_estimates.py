@@ -63,7 +63,7 @@ def test_speed_comes_from_the_worker_that_last_trained_the_preset(db):
 
 def test_without_any_measurement_the_estimate_says_so(db):
     estimate = run_duration_estimate(config=tiny_config())
-    assert not estimate.known and "no `seed` run" in estimate.basis
+    assert not estimate.known and "no 'seed' run" in estimate.basis
 
 
 def test_a_finetune_with_photos_counts_the_photos_share_of_each_epoch(db):

@@ -112,12 +112,12 @@ def run_duration_estimate(*, config: TrainConfig, n_photos: int = 0, speed: Spee
     if speed is None:
         return Estimate(seconds=config.budget_s, train_s=config.budget_s, val_s=None, epochs=config.epochs,
                         images_per_epoch=per_epoch, speed=None,
-                        basis=f"no `{config.preset}` run has finished an epoch on a worker yet, so there is no "
+                        basis=f"no {config.preset!r} run has finished an epoch on a worker yet, so there is no "
                               "measured speed to go on" + ("; the budget counts training only" if config.budget_s
                                                            else ""))
     step_s = config.batch_size / speed.images_per_s
     where = (f"measured on {speed.worker_host} ({speed.device or 'device unknown'}{', ' + speed.precision if speed.precision else ''}) "
-             f"in {len(speed.runs)} `{config.preset}` run{'s' if len(speed.runs) != 1 else ''} "
+             f"in {len(speed.runs)} {config.preset!r} run{'s' if len(speed.runs) != 1 else ''} "
              f"({', '.join(f'#{pk}' for pk in speed.runs)}): {speed.images_per_s:,.0f} training images/s")
     if config.has_budget:
         train_s = config.budget_s if config.budget_s is not None else speed.notebook_s
