@@ -5,7 +5,7 @@ import math
 import pytest
 from django.urls import reverse
 
-from classifier.models import JobStatus
+from classifier.models import JobStatus, TrainingRun
 from classifier.selectors.estimates import run_duration_estimate, worker_speed
 from engine.config import FINETUNE_EPOCHS, FINETUNE_LR_FACTOR, PRESETS, TrainConfig
 from tests.factories import CheckpointFactory, EpochLogFactory, TrainingRunFactory, tiny_config
@@ -112,3 +112,35 @@ def test_the_finetune_subset_reaches_the_run(staff_client, sent_tasks, django_ca
     assert response.status_code == 302
     run = parent.child_runs.get()
     assert run.config["limit"] == 700 and run.config["epochs"] == FINETUNE_EPOCHS
+
+
+def _train_and_record(config: TrainConfig, folder) -> tuple[TrainingRun, float]:
+    """Train for real with the engine and record the run as the worker's glue does; returns the
+    run and the seconds its epochs took (training and validation)."""
+    from dataclasses import asdict
+
+    from dataset.fashion_mnist import training_data
+    from engine.training import train
+
+    data = training_data(val_size=config.val_size, seed=config.seed, limit=config.limit)
+    run = TrainingRunFactory(config=config.to_dict(), status=JobStatus.RUNNING, worker_host="this-machine")
+    plans, epochs = [], []
+    train(config, train_images=data.train_images, train_labels=data.train_labels, val_images=data.val_images,
+          val_labels=data.val_labels, checkpoint_dir=folder, on_plan=plans.append,
+          on_epoch=lambda result, saved: epochs.append(result))
+    TrainingRun.objects.filter(pk=run.pk).update(plan=plans[0].to_dict(), status=JobStatus.SUCCEEDED)
+    for result in epochs:
+        run.epochs.create(**asdict(result))
+    return run, sum(result.seconds for result in epochs)
+
+
+def test_the_estimate_of_a_real_run_is_within_a_factor_of_two(db, tmp_path):
+    """Measured on one small real run, estimated for one twice its size, then trained: the
+    estimate holds within a factor of two (this machine may be shared, hence the margin)."""
+    _train_and_record(tiny_config(epochs=1, limit=768, val_size=200), tmp_path / "a")
+    bigger = tiny_config(epochs=2, limit=1536, val_size=200)
+    estimate = run_duration_estimate(config=bigger)
+    assert estimate.known and "this-machine" in estimate.basis
+    _, took = _train_and_record(bigger, tmp_path / "b")
+    print(f"estimated {estimate.seconds:.2f} s, took {took:.2f} s")
+    assert took / 2 <= estimate.seconds <= took * 2, (estimate.seconds, took)
