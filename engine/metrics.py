@@ -60,6 +60,17 @@ def macro_means(per_class: list[dict]) -> dict:
     return {key: float(np.mean([c[key] for c in present])) if present else None for key in ("precision", "recall", "f1")}
 
 
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float] | None:
+    """The 95 % Wilson score interval of a share (successes out of n): sound for the small sets
+    photos make, where the normal approximation gives bounds below 0 or above 1. None for n = 0."""
+    if n <= 0:
+        return None
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
 def calibration(confidence: np.ndarray, correct: np.ndarray, n_bins: int = ECE_BINS) -> dict:
     """Expected calibration error and the bins of a reliability diagram.
 

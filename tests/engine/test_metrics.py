@@ -114,3 +114,13 @@ def test_confident_and_always_right_is_perfectly_calibrated():
 def test_an_empty_set_is_an_error():
     with pytest.raises(ValueError, match="no images"):
         metrics.summarize(np.zeros(0, dtype=np.int64), np.zeros((0, 10)))
+
+
+def test_wilson_interval_stays_inside_0_and_1_and_narrows_with_n():
+    assert metrics.wilson_interval(0, 0) is None
+    low, high = metrics.wilson_interval(10, 10)
+    assert high == pytest.approx(1.0) and low == pytest.approx(0.7225, abs=1e-4)  # not [1, 1]: 10 of 10 is not certainty
+    small = metrics.wilson_interval(8, 10)
+    large = metrics.wilson_interval(8000, 10000)
+    assert small[0] < 0.8 < small[1] and large[1] - large[0] < (small[1] - small[0]) / 10
+    assert metrics.wilson_interval(45, 48) == pytest.approx((0.8316, 0.9785), abs=1e-4)  # by hand: 0.905 ± 0.073
