@@ -252,3 +252,12 @@ def test_queued_and_cancel_messages_are_marked_to_go_once_the_run_moves_on(staff
     TrainingRun.objects.filter(pk=run.pk).update(status=JobStatus.RUNNING)
     page = staff_client.post(reverse("job_cancel", args=["run", run.pk]), follow=True).content.decode()
     assert "while-active" in page and "cancel requested" in page
+
+
+def test_the_admin_lists_filters_and_shows_tags(staff_client, db):
+    staff_client.force_login(StaffFactory(is_superuser=True))
+    run = _tag(TrainingRunFactory(status=JobStatus.SUCCEEDED), "baseline")
+    changelist = staff_client.get(reverse("admin:classifier_trainingrun_changelist"), {"tags__id__exact": run.tags.get().pk})
+    assert changelist.status_code == 200 and f"{run.pk}" in changelist.content.decode()
+    change = staff_client.get(reverse("admin:classifier_trainingrun_change", args=[run.pk]))
+    assert change.status_code == 200 and "baseline" in change.content.decode()
