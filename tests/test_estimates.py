@@ -151,3 +151,20 @@ def test_the_estimate_of_a_real_run_is_within_a_factor_of_two(db, tmp_path):
         if took / 2 <= estimate.seconds <= took * 2:
             return
     pytest.fail(f"(estimated s, took s) in two tries: {results}")
+
+
+def test_time_left_after_the_first_epoch_is_the_epochs_to_go_at_the_measured_epoch_length(db):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    run = _measured_run(epochs=1, epoch_s=10.0, train_s=9.0)
+    # Planned 4 epochs of 100 steps; a quarter of the steps done. It spent 60 s loading data
+    # first, which an elapsed-time guess would count as training (3 min left instead of 30 s).
+    TrainingRun.objects.filter(pk=run.pk).update(
+        status=JobStatus.RUNNING, progress=0.25, started_at=timezone.now() - timedelta(seconds=70),
+        plan={**run.plan, "epochs": 4, "total_steps": 400})
+    run.refresh_from_db()
+    assert run.time_left().total_seconds() == pytest.approx(30.0)
+    run.epochs.all().delete()
+    assert run.time_left().total_seconds() == pytest.approx(210.0, rel=0.05)  # before any epoch: the old guess
