@@ -46,10 +46,19 @@ def per_class_scores(matrix: np.ndarray) -> list[dict]:
     support, predicted = matrix.sum(axis=1), matrix.sum(axis=0)
     precision, recall = _ratio(hits, predicted), _ratio(hits, support)
     f1 = _ratio(2 * precision * recall, precision + recall)
+    # A class the set has no images of gets no score at all (None: "—" on pages, null in JSON):
+    # a photo set may lack classes, and a 0 there would read as a class the model fails at.
     return [
-        {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+        {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)} if s else
+        {"precision": None, "recall": None, "f1": None, "support": 0}
         for p, r, f, s in zip(precision, recall, f1, support)
     ]
+
+
+def macro_means(per_class: list[dict]) -> dict:
+    """Unweighted means of precision, recall and F1 over the classes present in the set."""
+    present = [c for c in per_class if c["support"]]
+    return {key: float(np.mean([c[key] for c in present])) if present else None for key in ("precision", "recall", "f1")}
 
 
 def calibration(confidence: np.ndarray, correct: np.ndarray, n_bins: int = ECE_BINS) -> dict:
@@ -82,7 +91,7 @@ class Summary:
     accuracy: float
     loss: float  # mean cross-entropy (natural log), as in training's validation loss
     per_class: list[dict]  # precision, recall, f1, support, in class order
-    macro: dict  # unweighted means of precision, recall, f1
+    macro: dict  # unweighted means of precision, recall, f1 over the classes present
     confusion_matrix: np.ndarray  # (K, K) int64, row = true class
     calibration: dict  # ece, n_bins, bins
     labels: np.ndarray  # (N,) uint8
@@ -113,7 +122,7 @@ def summarize(labels: np.ndarray, logits: np.ndarray, *, n_bins: int = ECE_BINS,
         accuracy=int(np.trace(matrix)) / n,
         loss=float(-log_probs[rows, labels].mean()),
         per_class=per_class,
-        macro={key: float(np.mean([c[key] for c in per_class])) for key in ("precision", "recall", "f1")},
+        macro=macro_means(per_class),
         confusion_matrix=matrix,
         calibration=calibration(confidence, predicted == labels, n_bins),
         labels=labels.astype(np.uint8),

@@ -9,12 +9,12 @@ from classifier.models.photos import (
     PredictionJob,
     PredictionScope,
     PredictionTarget,
-    Tag,
     model_input_array,
 )
 from classifier.models.promotions import Promotion
 from classifier.models.reports import DATASET_LABELS, EvaluationReport, Predictions, ReportOrigin
 from classifier.models.runs import Checkpoint, EpochLog, TrainingRun
+from classifier.models.tags import Tag
 from classifier.models.tokens import ApiToken
 from classifier.models.webhooks import DeliveryStatus, Webhook, WebhookDelivery, WebhookEvent
 

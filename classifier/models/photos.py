@@ -13,6 +13,7 @@ from PIL import Image
 
 from classifier.models.jobs import Job
 from classifier.models.runs import Checkpoint
+from classifier.models.tags import Tag
 from dataset.classes import CLASS_NAMES
 
 CLASS_CHOICES = list(enumerate(CLASS_NAMES))
@@ -47,18 +48,6 @@ class PhotoBatch(models.Model):
         who = f" by {self.created_by}" if self.created_by else ""
         what = f" of {self.name}" if self.name else ""
         return f"{self.get_kind_display()}{what}{who}, {self.created_at:%Y-%m-%d %H:%M}"
-
-
-class Tag(models.Model):
-    """A word people put on photos (worn, mannequin, low light, price tag ...), to filter by."""
-
-    name = models.CharField(max_length=50, unique=True)
-
-    class Meta:
-        ordering = ["name"]
-
-    def __str__(self) -> str:
-        return self.name
 
 
 class Photo(models.Model):

@@ -7,9 +7,12 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.storage import default_storage
 from django.http import FileResponse, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from classifier.forms import all_images_words
 from classifier.models import Promotion
+from classifier.selectors import estimates as estimate_selectors
 from classifier.selectors import exports as export_selectors
 from classifier.selectors import photos as photo_selectors
 from classifier.selectors import promotions as promotion_selectors
@@ -22,7 +25,7 @@ from classifier.services import training as training_services
 from classifier.services.worker_calls import WorkerUnavailable
 from classifier.views.access import staff_required
 from classifier.views.jobs import say_queued
-from engine.config import BALANCE_WORDS, BALANCES, DEFAULT_PHOTO_BALANCE, FINETUNE_PHOTO_WEIGHT
+from engine.config import BALANCE_WORDS, BALANCES, DEFAULT_PHOTO_BALANCE, FINETUNE_PHOTO_WEIGHT, TrainConfig
 
 
 class PromoteForm(forms.Form):
@@ -48,8 +51,19 @@ class FinetuneForm(forms.Form):
         required=False, choices=[("", f"default: {BALANCE_WORDS[DEFAULT_PHOTO_BALANCE]}")] + [(b, BALANCE_WORDS[b]) for b in BALANCES],
         label="Balance the photos",
         help_text="So that the class and the source labelled most don't pull every photo their way.")
-    seed = forms.IntegerField(required=False, min_value=0, max_value=2**32 - 1, initial=0)
+    seed = forms.IntegerField(required=False, min_value=0, max_value=2**32 - 1)
+    limit = forms.IntegerField(required=False, min_value=1, label="Train-subset size",
+                               help_text="Fashion-MNIST images per epoch (blank: all); the photos' share comes on top.")
     note = forms.CharField(required=False, max_length=200)
+
+    def __init__(self, *args, parent_config: dict, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Each blank field shows what it stands for: the fine-tune's defaults for this parent.
+        defaults = TrainConfig.for_finetune(parent_config, finetune_from=1)
+        for name, text in {"epochs": str(defaults.epochs), "lr": f"{defaults.lr:g}",
+                           "photo_weight": f"{defaults.photo_weight:g}", "seed": str(defaults.seed),
+                           "limit": all_images_words(defaults.val_size)}.items():
+            self.fields[name].widget.attrs["placeholder"] = text
 
 
 def _comparison_context(checkpoint) -> dict:
@@ -103,18 +117,23 @@ def checkpoint_promote(request, checkpoint_id: int):
     return render(request, "classifier/checkpoint_promote.html", context)
 
 
+def finetune_overrides(data: dict) -> dict:
+    """The fine-tune form's fields that change the config (blank ones are None: the defaults)."""
+    return {"epochs": data["epochs"], "lr": data["lr"], "seed": data["seed"], "limit": data["limit"],
+            "photo_weight": data["photo_weight"] if data["with_photos"] else None,
+            "photo_balance": (data["photo_balance"] or None) if data["with_photos"] else None}
+
+
 @staff_required
 def checkpoint_finetune(request, checkpoint_id: int):
     checkpoint = run_selectors.checkpoint_get(checkpoint_id=checkpoint_id)
-    form = FinetuneForm(request.POST or None)
+    form = FinetuneForm(request.POST or None, parent_config=checkpoint.run.config)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
             run = training_services.training_run_create_finetune(
                 created_by=request.user, parent=checkpoint, with_photos=data["with_photos"], note=data["note"],
-                epochs=data["epochs"], lr=data["lr"], seed=data["seed"],
-                photo_weight=data["photo_weight"] if data["with_photos"] else None,
-                photo_balance=data["photo_balance"] or None,
+                **finetune_overrides(data),
             )
         except ValidationError as exc:
             form.add_error(None, exc.messages[0])
@@ -124,7 +143,31 @@ def checkpoint_finetune(request, checkpoint_id: int):
             return redirect("run_detail", run_id=run.pk)
     return render(request, "classifier/checkpoint_finetune.html", {
         "checkpoint": checkpoint, "form": form, "train_photos": len(photo_selectors.photos_training_snapshot()),
+        "estimate_url": reverse("checkpoint_finetune_estimate", args=[checkpoint.pk]),
+        **_finetune_estimate_context(checkpoint, request.POST if request.method == "POST" else {"with_photos": "on"}),
     })
+
+
+def _finetune_estimate_context(checkpoint, data) -> dict:
+    form = FinetuneForm(data, parent_config=checkpoint.run.config)
+    if not form.is_valid():
+        return {"problem": " ".join(str(e) for errors in form.errors.values() for e in errors), "estimate": None}
+    fields = form.cleaned_data
+    try:
+        config = training_services.finetune_config(parent=checkpoint, with_photos=fields["with_photos"],
+                                                   **finetune_overrides(fields))
+    except ValidationError as exc:
+        return {"problem": " ".join(exc.messages), "estimate": None}
+    n_photos = len(photo_selectors.photos_training_snapshot()) if fields["with_photos"] else 0
+    return {"problem": None, "estimate": estimate_selectors.run_duration_estimate(config=config, n_photos=n_photos)}
+
+
+@staff_required
+def checkpoint_finetune_estimate(request, checkpoint_id: int):
+    """How long the fine-tune form's settings would train on the worker, for the form to show
+    before Start (fetched as fields change)."""
+    checkpoint = run_selectors.checkpoint_get(checkpoint_id=checkpoint_id)
+    return render(request, "classifier/_estimate.html", _finetune_estimate_context(checkpoint, request.GET))
 
 
 @login_required

@@ -83,9 +83,19 @@ def test_top3_is_sorted_most_probable_first(summary):
 
 def test_a_class_never_predicted_has_zero_precision_not_nan():
     summary = metrics.summarize(np.array([0, 1]), np.log(np.array([[0.9, 0.05, 0.05], [0.8, 0.1, 0.1]])))
-    assert [c["precision"] for c in summary.per_class] == [0.5, 0.0, 0.0]
+    assert [c["precision"] for c in summary.per_class][:2] == [0.5, 0.0]
     assert [c["support"] for c in summary.per_class] == [1, 1, 0]
-    assert all(math.isfinite(c["f1"]) for c in summary.per_class)
+    assert all(math.isfinite(c["f1"]) for c in summary.per_class[:2])
+
+
+def test_a_class_absent_from_the_set_gets_no_score_and_no_share_of_the_macro_mean():
+    # Class 2 has no images; the model predicts it once (for an image of class 1).
+    logits = np.log(np.array([[0.9, 0.05, 0.05], [0.1, 0.1, 0.8], [0.1, 0.8, 0.1]]))
+    summary = metrics.summarize(np.array([0, 1, 1]), logits)
+    assert summary.per_class[2] == {"precision": None, "recall": None, "f1": None, "support": 0}
+    recalls = [c["recall"] for c in summary.per_class[:2]]
+    assert recalls == [1.0, 0.5]
+    assert summary.macro["recall"] == pytest.approx(0.75)  # over the two classes present, not (1 + .5 + 0) / 3
 
 
 def test_ties_go_to_the_lower_class_as_argmax_does():
@@ -131,3 +141,13 @@ def test_drop_tests_weigh_a_drop_against_how_many_images_say_so():
     assert metrics.items_to_tell_paired(3, 1, 20) == 77
     assert metrics.items_to_tell_paired(1, 3, 20) is None
     assert metrics.items_to_tell_unpaired(0.9, 0.8) == math.ceil(1.959964 ** 2 * (0.09 + 0.16) / 0.01)
+
+
+def test_wilson_interval_stays_inside_0_and_1_and_narrows_with_n():
+    assert metrics.wilson_interval(0, 0) == (0.0, 1.0)  # nothing measured: nothing known
+    low, high = metrics.wilson_interval(10, 10)
+    assert high == pytest.approx(1.0) and low == pytest.approx(0.7225, abs=1e-4)  # not [1, 1]: 10 of 10 is not certainty
+    small = metrics.wilson_interval(8, 10)
+    large = metrics.wilson_interval(8000, 10000)
+    assert small[0] < 0.8 < small[1] and large[1] - large[0] < (small[1] - small[0]) / 10
+    assert metrics.wilson_interval(45, 48) == pytest.approx((0.8316, 0.9785), abs=1e-4)  # by hand: 0.905 ± 0.073

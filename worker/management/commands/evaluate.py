@@ -132,8 +132,10 @@ class Command(BaseCommand):
         width = max(len(name) for name in report.class_names)
         write(f"{'class':<{width}}  {'precision':>9}  {'recall':>9}  {'F1':>9}  {'support':>7}  recognised (95 % interval)")
         for row in data["classes"]:
-            write(f"{row.name:<{width}}  {formatting.percent(row.precision):>9}  {formatting.percent(row.recall):>9}  "
-                  f"{formatting.percent(row.f1):>9}  {row.support:>7}  {row.recognised if row.support else ''}")
+            # "—": a class the set has no images of has no score.
+            write(f"{row.name:<{width}}  {formatting.percent(row.precision) or '—':>9}  "
+                  f"{formatting.percent(row.recall) or '—':>9}  {formatting.percent(row.f1) or '—':>9}  {row.support:>7}  "
+                  f"{row.recognised if row.support else ''}")
         if data["sources"]:
             write("")
             write("per source")
