@@ -57,9 +57,16 @@ class Photo(models.Model):
     candidate_confidence = models.FloatField(null=True, blank=True)
     candidate_by = models.ForeignKey(Checkpoint, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
-    # Decided by dataset.photo_split from sha256 when the photo is stored, never changed: held-out
-    # photos are never trained on, and reports on the "photos" dataset score only them.
+    # Decided when the photo is stored, never changed by an upload: by dataset.photo_split from
+    # sha256, or, for a near-duplicate of a photo already here, its group's side, so that the same
+    # item can't sit in both parts. Held-out photos are never trained on, and reports on the
+    # "photos" dataset score only them.
     held_out = models.BooleanField(default=False, db_index=True)
+    # dataset.near_duplicates: the photo's look, and the group of photos that look the same (the
+    # id of the group's first photo; None while it has no near-duplicate).
+    signature = models.BinaryField(null=True, blank=True, editable=False)
+    duplicate_group = models.PositiveIntegerField(null=True, blank=True, db_index=True,
+                                                  help_text="id of the first photo of its near-duplicate group")
 
     # The current human label: always the result of the photo's latest correction.
     label = models.PositiveSmallIntegerField(null=True, blank=True, choices=CLASS_CHOICES, db_index=True)

@@ -15,7 +15,9 @@ import re
 import secrets
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
+import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
@@ -37,6 +39,7 @@ from classifier.models import (
 )
 from classifier.selectors.photos import checkpoint_for_prediction
 from classifier.services.jobs import job_alive, job_enqueue, job_heartbeat
+from dataset import near_duplicates
 from dataset.classes import CLASS_NAMES, NUM_CLASSES
 from dataset.photo_split import is_held_out
 from dataset.photos import (
@@ -113,12 +116,27 @@ def _duplicate_of(sha256: str) -> Photo | None:
     return Photo.objects.filter(Q(sha256=sha256) | Q(stored_sha256=sha256)).order_by("pk").first()
 
 
+def _nearest_duplicate(signature) -> Photo | None:
+    """The stored photo that looks most like this one, if it is a near-duplicate."""
+    rows = list(Photo.objects.exclude(signature=None).order_by("pk").values_list("pk", "signature"))
+    if not rows:
+        return None
+    found = near_duplicates.distances(signature, np.stack([near_duplicates.signature_from_bytes(s) for _, s in rows]))
+    best = int(found.argmin())
+    if found[best] >= near_duplicates.DUPLICATE_DISTANCE:
+        return None
+    return Photo.objects.only("pk", "held_out", "duplicate_group").get(pk=rows[best][0])
+
+
 def photo_upload(*, file: File, user: AbstractBaseUser | None) -> Photo:
     """Decode, check and store one photo with its thumbnail and 28x28 model input.
 
     Raises PhotoRejected (and stores nothing) for a file that is too large, not a JPEG, PNG
     or WebP image, truncated, a decompression bomb, or already in the gallery. The files and
-    the row are written together: if anything fails, the files written so far are removed."""
+    the row are written together: if anything fails, the files written so far are removed.
+
+    A near-duplicate of a stored photo joins its group and its side of the split (a photo that
+    looks like two groups joins the nearer; `manage.py group_photos` regroups everything)."""
     data = _read_capped(file, settings.PHOTO_MAX_BYTES)
     if not data:
         raise PhotoRejected("is empty")
@@ -136,6 +154,7 @@ def photo_upload(*, file: File, user: AbstractBaseUser | None) -> Photo:
         original, suffix = _encode_original(flat, alpha)
         thumbnail = _encode_thumbnail(flat)
         model_input = preprocess(upright)
+        signature = near_duplicates.signature(flat)
     token = secrets.token_hex(16)
     folder = f"photos/{token[:2]}"
     written: list[str] = []
@@ -143,12 +162,18 @@ def photo_upload(*, file: File, user: AbstractBaseUser | None) -> Photo:
         with transaction.atomic():
             written.append(default_storage.save(f"{folder}/{token}{suffix}", ContentFile(original)))
             written.append(default_storage.save(f"{folder}/{token}-thumb.jpg", ContentFile(thumbnail)))
+            twin = _nearest_duplicate(signature)
+            group = (twin.duplicate_group or twin.pk) if twin is not None else None
             photo = Photo.objects.create(
                 original=written[0], thumbnail=written[1], model_input=model_input.tobytes(),
                 preprocess_version=PREPROCESS_VERSION, original_name=display_name(file.name),
                 sha256=sha256, stored_sha256=hashlib.sha256(original).hexdigest(),
-                width=upright.width, height=upright.height, uploaded_by=user, held_out=is_held_out(sha256),
+                width=upright.width, height=upright.height, uploaded_by=user,
+                held_out=twin.held_out if twin is not None else is_held_out(sha256),
+                signature=near_duplicates.signature_bytes(signature), duplicate_group=group,
             )
+            if twin is not None and twin.duplicate_group is None:
+                Photo.objects.filter(pk=twin.pk).update(duplicate_group=twin.pk)
     except BaseException as exc:
         for name in written:
             default_storage.delete(name)
@@ -184,6 +209,63 @@ def photos_preprocess_again(*, photos: Iterable[Photo], failed: list[str] | None
         )
         count += 1
     return count
+
+
+@dataclass
+class Grouping:
+    """What `photos_group_near_duplicates` did."""
+
+    groups: int = 0  # groups of two or more photos
+    grouped: int = 0  # photos in them
+    moved: list[int] = field(default_factory=list)  # photos put on their group's side of the split
+    failed: list[str] = field(default_factory=list)  # photos whose original can't be read, why
+
+
+def photos_group_near_duplicates() -> Grouping:
+    """Group every photo with those that look the same (dataset.near_duplicates), computing
+    signatures that are missing (photos stored before there were any) from the originals, and
+    put each group on its first photo's side of the split. Moving a photo is what keeps a
+    duplicate out of both parts; the command that calls this says which photos moved."""
+    result = Grouping()
+    rows = list(Photo.objects.order_by("pk").values_list("pk", "signature", "held_out", "duplicate_group"))
+    signatures, kept = [], []
+    for pk, data, held_out, group in rows:
+        if data is None:
+            photo = Photo.objects.get(pk=pk)
+            try:
+                with photo.original.open("rb") as stored:
+                    image = open_photo(stored.read(), max_pixels=settings.PHOTO_MAX_PIXELS)
+            except (OSError, PhotoUnreadable) as exc:
+                result.failed.append(f"photo #{pk} ({photo.original.name}): {exc}")
+                continue
+            with image:
+                flat, _alpha = flatten_alpha(image)
+                signature = near_duplicates.signature(flat)
+            Photo.objects.filter(pk=pk).update(signature=near_duplicates.signature_bytes(signature))
+        else:
+            signature = near_duplicates.signature_from_bytes(data)
+        signatures.append(signature)
+        kept.append((pk, held_out, group))
+    if not kept:
+        return result
+    roots = near_duplicates.group(np.stack(signatures))
+    sizes: dict[int, int] = {}
+    for root in roots:
+        sizes[root] = sizes.get(root, 0) + 1
+    with transaction.atomic():
+        for (pk, held_out, group), root in zip(kept, roots):
+            first_pk, first_held_out, _ = kept[root]
+            new_group = first_pk if sizes[root] > 1 else None
+            new_held_out = first_held_out if sizes[root] > 1 else held_out
+            if (new_group, new_held_out) != (group, held_out):
+                Photo.objects.filter(pk=pk).update(duplicate_group=new_group, held_out=new_held_out)
+            if new_held_out != held_out:
+                result.moved.append(pk)
+    result.groups = sum(1 for size in sizes.values() if size > 1)
+    result.grouped = sum(size for size in sizes.values() if size > 1)
+    logger.info("near-duplicates: %d groups of %d photos; %d moved to their group's side", result.groups,
+                result.grouped, len(result.moved))
+    return result
 
 
 def photos_delete(*, photos: Iterable[Photo]) -> int:
