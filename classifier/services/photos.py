@@ -323,6 +323,23 @@ def photo_label_set(*, photo: Photo, label: int | None, user: AbstractBaseUser |
     return correction
 
 
+def photo_label_confirm(*, photo: Photo, user: AbstractBaseUser | None, source: str = "") -> LabelCorrection:
+    """Say the photo's label is right after a second look (it was "possibly mislabelled"):
+    recorded as a correction from the label to itself, so the history shows who looked, and
+    the photo leaves the suspects until a later job doubts it again."""
+    with transaction.atomic():
+        locked = Photo.objects.select_for_update().get(pk=photo.pk)
+        if locked.label is None:
+            raise LabelConflict("This photo has no label to confirm.")
+        correction = LabelCorrection.objects.create(
+            photo=locked, user=user, from_label=locked.label, to_label=locked.label, source=source[:100],
+        )
+        _apply(locked, correction)
+    _sync(photo, locked)
+    logger.info("photo %s: label %s confirmed by %s", photo.pk, locked.label, user)
+    return correction
+
+
 def photo_correction_revert(*, correction: LabelCorrection, user: AbstractBaseUser | None,
                             source: str = "undo") -> LabelCorrection:
     """Undo a correction by recording the opposite one. Refused when it was undone already,
