@@ -108,6 +108,10 @@ def cross_fitted_probabilities(
     return probabilities, sources
 
 
+def suspected_probability(probabilities: np.ndarray, suspected: np.ndarray) -> np.ndarray:
+    return probabilities[np.arange(len(suspected)), suspected]
+
+
 @dataclass(frozen=True)
 class LabelQuality:
     """Per photo: score (0-1, higher is more suspect), the suspected class, the label's
@@ -120,14 +124,17 @@ class LabelQuality:
 
 
 def label_quality(labels: np.ndarray, probabilities: np.ndarray) -> LabelQuality:
-    """cleanlab on out-of-sample probabilities. The score is 1 - the normalized margin (the
-    label's probability against the likeliest other class, in [0, 1]): above 0.5 another class
-    is likelier than the label. Flags come from find_label_issues (confident learning: per-class
-    thresholds, pruned by the estimated noise rates); on a set too small for it to estimate
-    those (a class with fewer than two photos), a photo is flagged when another class is likelier."""
+    """cleanlab on out-of-sample probabilities. The score is 1 - cleanlab's self-confidence
+    label quality, i.e. the out-of-sample probability that the label is not the class: a far-off
+    mistake (a trouser labelled ankle boot) gets nearly 1 however sure the model is of the right
+    class, where the normalized margin ranked it below the model's own confident confusions
+    (an ankle boot it takes for a sandal). Flags come from find_label_issues (confident learning:
+    per-class thresholds, pruned by the estimated noise rates); on a set too small for it to
+    estimate those (a class with fewer than two photos), a photo is flagged when another class
+    is likelier than its label."""
     labels = np.asarray(labels, dtype=np.int64)
     probabilities = np.asarray(probabilities, dtype=np.float64)
-    quality = get_label_quality_scores(labels, probabilities, method="normalized_margin")
+    quality = get_label_quality_scores(labels, probabilities, method="self_confidence")
     others = probabilities.copy()
     others[np.arange(len(labels)), labels] = -1
     suspected = others.argmax(1)
@@ -135,6 +142,6 @@ def label_quality(labels: np.ndarray, probabilities: np.ndarray) -> LabelQuality
     if len(labels) >= 10 and (counts[counts > 0] >= 2).all():
         is_issue = find_label_issues(labels, probabilities, filter_by="prune_by_noise_rate")
     else:
-        is_issue = quality < 0.5
+        is_issue = suspected_probability(probabilities, suspected) > quality
     return LabelQuality(score=1 - quality, suspected=suspected,
                         label_probability=probabilities[np.arange(len(labels)), labels], is_issue=np.asarray(is_issue))

@@ -50,7 +50,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('label', models.PositiveSmallIntegerField(choices=[(0, 'T-shirt/top'), (1, 'Trouser'), (2, 'Pullover'), (3, 'Dress'), (4, 'Coat'), (5, 'Sandal'), (6, 'Shirt'), (7, 'Sneaker'), (8, 'Bag'), (9, 'Ankle boot')], help_text='the label it had when scored')),
                 ('suspected', models.PositiveSmallIntegerField(choices=[(0, 'T-shirt/top'), (1, 'Trouser'), (2, 'Pullover'), (3, 'Dress'), (4, 'Coat'), (5, 'Sandal'), (6, 'Shirt'), (7, 'Sneaker'), (8, 'Bag'), (9, 'Ankle boot')], help_text='the most likely class other than the label')),
-                ('score', models.FloatField(help_text="0-1, higher is more suspect: 1 - cleanlab's normalized-margin label quality")),
+                ('score', models.FloatField(help_text="0-1, higher is more suspect: 1 - cleanlab's self-confidence label quality")),
                 ('label_probability', models.FloatField(help_text='out-of-sample probability of the label')),
                 ('is_issue', models.BooleanField(help_text="flagged by cleanlab's find_label_issues")),
                 ('scored_by', models.CharField(help_text='which model gave the probabilities', max_length=200)),

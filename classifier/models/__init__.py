@@ -14,7 +14,8 @@ from classifier.models.reports import DATASET_LABELS, EvaluationReport, Predicti
 from classifier.models.runs import Checkpoint, EpochLog, TrainingRun
 
 __all__ = [
-    "ACTIVE_STATUSES", "CLASS_CHOICES", "Checkpoint", "DATASET_LABELS", "DEFAULT_FOLDS", "EpochLog", "EvaluationReport", "Job",
-    "JobStatus", "LabelCorrection", "LabelIssueJob", "LabelScore", "Photo", "PredictionJob", "PredictionScope", "PredictionTarget", "Predictions",
-    "Promotion", "ReportOrigin", "TrainingRun", "model_input_array",
+    "ACTIVE_STATUSES", "CLASS_CHOICES", "Checkpoint", "DATASET_LABELS", "DEFAULT_FOLDS", "EpochLog",
+    "EvaluationReport", "Job", "JobStatus", "LabelCorrection", "LabelIssueJob", "LabelScore", "Photo",
+    "PredictionJob", "PredictionScope", "PredictionTarget", "Predictions", "Promotion", "ReportOrigin",
+    "TrainingRun", "model_input_array",
 ]

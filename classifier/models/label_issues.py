@@ -62,7 +62,7 @@ class LabelScore(models.Model):
     label = models.PositiveSmallIntegerField(choices=CLASS_CHOICES, help_text="the label it had when scored")
     suspected = models.PositiveSmallIntegerField(choices=CLASS_CHOICES,
                                                  help_text="the most likely class other than the label")
-    score = models.FloatField(help_text="0-1, higher is more suspect: 1 - cleanlab's normalized-margin label quality")
+    score = models.FloatField(help_text="0-1, higher is more suspect: 1 - cleanlab's self-confidence label quality")
     label_probability = models.FloatField(help_text="out-of-sample probability of the label")
     is_issue = models.BooleanField(help_text="flagged by cleanlab's find_label_issues")
     scored_by = models.CharField(max_length=200, help_text="which model gave the probabilities")
