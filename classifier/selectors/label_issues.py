@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from django.db.models import F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import (
+    BooleanField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
 from django.shortcuts import get_object_or_404
 
 from classifier.models import Checkpoint, JobStatus, LabelIssueJob, LabelScore, Photo
@@ -45,28 +57,27 @@ def label_issue_job_for_gallery() -> LabelIssueJob | None:
 
 
 def photos_with_suspicion(photos: QuerySet[Photo], job: LabelIssueJob | None) -> QuerySet[Photo]:
-    """Annotate each photo with the job's score, suspected class and flag (None where it was not
-    scored), and `suspect_open`: flagged, with the label it had then, and not relabelled or
+    """Annotate each photo with the job's score and suspected class (None where it was not
+    scored) and `suspect_open`: flagged, with the label it had then, and not relabelled or
     confirmed since (a confirmation is a correction, so it moves labelled_at past the job)."""
     if job is None:
-        return photos.annotate(suspect_score=_none(), suspect_class=_none(), suspect_flag=_none(),
-                               suspect_label=_none())
+        return photos.annotate(suspect_score=_none(FloatField()), suspect_class=_none(IntegerField()),
+                               suspect_open=Value(False, output_field=BooleanField()))
     score = LabelScore.objects.filter(job=job, photo=OuterRef("pk"))
     return photos.annotate(
         suspect_score=Subquery(score.values("score")[:1]), suspect_class=Subquery(score.values("suspected")[:1]),
-        suspect_flag=Subquery(score.values("is_issue")[:1]), suspect_label=Subquery(score.values("label")[:1]),
+        suspect_open=ExpressionWrapper(Q(Exists(score.filter(is_issue=True, label=OuterRef("label"))))
+                                       & Q(labelled_at__lte=job.started_at), output_field=BooleanField()),
     )
 
 
 def suspects_filter(job: LabelIssueJob | None) -> Q:
-    """Photos flagged by the job that still wait for a second look."""
-    if job is None:
-        return Q(pk__in=[])
-    return Q(suspect_flag=True, label=F("suspect_label"), labelled_at__lte=job.started_at)
+    """Photos flagged by the job that still wait for a second look (after photos_with_suspicion)."""
+    return Q(suspect_open=True) if job is not None else Q(pk__in=[])
 
 
-def _none():
-    return Value(None, output_field=IntegerField())
+def _none(field):
+    return Value(None, output_field=field)
 
 
 def label_suspects(*, job: LabelIssueJob) -> list[LabelScore]:
