@@ -39,5 +39,7 @@ urlpatterns = [
     path("photos/<int:photo_id>/original/", photos.photo_original, name="photo_original"),
     path("photos/<int:photo_id>/thumbnail/", photos.photo_thumbnail, name="photo_thumbnail"),
     path("photos/<int:photo_id>/model-input.png", photos.photo_model_input, name="photo_model_input"),
+    path("photos/<int:photo_id>/occlusion/<int:class_index>/<str:over>.png", photos.photo_occlusion,
+         name="photo_occlusion"),
     path("corrections/<int:correction_id>/revert/", photos.correction_revert, name="correction_revert"),
 ]

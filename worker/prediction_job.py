@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import numpy as np
 
-from classifier.models import Photo, PredictionJob, PredictionScope, model_input_array
+from classifier.models import Photo, PredictionJob, PredictionScope, PredictionTarget, model_input_array
 from classifier.services import jobs as job_services
 from classifier.services import photos as photo_services
+from engine.occlusion import occlusion_maps
 from engine.prediction import load_predictor
 from worker.checkpoint_files import checkpoint_path
 
 CHUNK = 512  # photos read, predicted and written per step; each step is a heartbeat
+# With occlusion maps (the active model's predictions) a photo costs 145 forward passes, not one:
+# smaller steps keep the heartbeat, and so a cancel, within a few seconds.
+CHUNK_WITH_MAPS = 16
+
+
+def occlusion_for(predictor, image: np.ndarray, probabilities: np.ndarray, label: int | None) -> tuple[bytes, list[int]]:
+    """The maps for the predicted class and, when it differs, the label, as Photo.occlusion stores them."""
+    predicted = int(probabilities.argmax())
+    classes = [predicted] + ([label] if label is not None and label != predicted else [])
+    maps = occlusion_maps(predictor.probabilities, image)[classes]
+    return maps.astype(np.float16).tobytes(), classes
 
 
 def predict_and_record(job: PredictionJob) -> None:
@@ -24,10 +36,15 @@ def predict_and_record(job: PredictionJob) -> None:
         photos = photos.filter(predicted_label__isnull=True)
     photo_ids = list(photos.values_list("pk", flat=True))
     photo_services.prediction_job_start(job=job, total=len(photo_ids))
-    for start in range(0, len(photo_ids), CHUNK):
-        rows = list(Photo.objects.filter(pk__in=photo_ids[start:start + CHUNK]).values_list("pk", "model_input"))
-        images = np.stack([model_input_array(data) for _, data in rows])
+    with_maps = job.target == PredictionTarget.ACTIVE
+    chunk = CHUNK_WITH_MAPS if with_maps else CHUNK
+    for start in range(0, len(photo_ids), chunk):
+        rows = list(Photo.objects.filter(pk__in=photo_ids[start:start + chunk]).values_list("pk", "model_input", "label"))
+        images = np.stack([model_input_array(data) for _, data, _ in rows])
         probabilities = predictor.probabilities(images)
+        maps = ({pk: occlusion_for(predictor, image, probs, label)
+                 for (pk, _, label), image, probs in zip(rows, images, probabilities)} if with_maps else None)
         photo_services.prediction_job_record(
-            job=job, results=[(pk, [round(float(p), 6) for p in probs]) for (pk, _), probs in zip(rows, probabilities)],
+            job=job, results=[(pk, [round(float(p), 6) for p in probs]) for (pk, _, _), probs in zip(rows, probabilities)],
+            occlusion=maps,
         )

@@ -48,7 +48,7 @@ from dataset.photos import (
     flatten_alpha,
     open_photo,
     orient,
-    preprocess,
+    preprocess_with_box,
     working_copy,
 )
 
@@ -153,7 +153,7 @@ def photo_upload(*, file: File, user: AbstractBaseUser | None) -> Photo:
         flat, alpha = flatten_alpha(upright)
         original, suffix = _encode_original(flat, alpha)
         thumbnail = _encode_thumbnail(flat)
-        model_input = preprocess(upright)
+        model_input, box = preprocess_with_box(upright)
         signature = near_duplicates.signature(flat)
     token = secrets.token_hex(16)
     folder = f"photos/{token[:2]}"
@@ -166,7 +166,7 @@ def photo_upload(*, file: File, user: AbstractBaseUser | None) -> Photo:
             group = (twin.duplicate_group or twin.pk) if twin is not None else None
             photo = Photo.objects.create(
                 original=written[0], thumbnail=written[1], model_input=model_input.tobytes(),
-                preprocess_version=PREPROCESS_VERSION, original_name=display_name(file.name),
+                model_input_box=[round(v, 5) for v in box], preprocess_version=PREPROCESS_VERSION, original_name=display_name(file.name),
                 sha256=sha256, stored_sha256=hashlib.sha256(original).hexdigest(),
                 width=upright.width, height=upright.height, uploaded_by=user,
                 held_out=twin.held_out if twin is not None else is_held_out(sha256),
@@ -202,10 +202,11 @@ def photos_preprocess_again(*, photos: Iterable[Photo], failed: list[str] | None
                 failed.append(f"photo #{photo.pk} ({photo.original.name}): {exc}")
             continue
         with image:
-            model_input = preprocess(image)
+            model_input, box = preprocess_with_box(image)
         Photo.objects.filter(pk=photo.pk).update(
-            model_input=model_input.tobytes(), preprocess_version=PREPROCESS_VERSION, predicted_label=None,
-            confidence=None, probabilities=None, predicted_by=None, predicted_at=None,
+            model_input=model_input.tobytes(), model_input_box=[round(v, 5) for v in box],
+            preprocess_version=PREPROCESS_VERSION, predicted_label=None, confidence=None, probabilities=None,
+            predicted_by=None, predicted_at=None, occlusion=None, occlusion_classes=None,
         )
         count += 1
     return count
@@ -415,9 +416,11 @@ def prediction_job_start(*, job: PredictionJob, total: int) -> None:
     job_heartbeat(job=job, progress=0.0, total=total, done=0)
 
 
-def prediction_job_record(*, job: PredictionJob, results: list[tuple[int, list[float]]]) -> None:
-    """Store one batch's predictions, (photo id, ten probabilities) each, with the progress. Each
-    batch is a heartbeat: a job cancelled or taken back meanwhile stores nothing more."""
+def prediction_job_record(*, job: PredictionJob, results: list[tuple[int, list[float]]],
+                          occlusion: dict[int, tuple[bytes, list[int]]] | None = None) -> None:
+    """Store one batch's predictions, (photo id, ten probabilities) each, with the progress, and
+    where the model looked (photo id -> maps, their classes; see Photo.occlusion). Each batch is a
+    heartbeat: a job cancelled or taken back meanwhile stores nothing more."""
     now = timezone.now()
     done = job.done + len(results)
     with transaction.atomic():
@@ -430,9 +433,12 @@ def prediction_job_record(*, job: PredictionJob, results: list[tuple[int, list[f
                 photos.append(Photo(pk=photo_id, candidate_label=best, candidate_confidence=probabilities[best],
                                     candidate_by=job.checkpoint))
             else:
+                maps, classes = (occlusion or {}).get(photo_id, (None, None))
                 photos.append(Photo(pk=photo_id, predicted_label=best, confidence=probabilities[best],
-                                    probabilities=probabilities, predicted_by=job.checkpoint, predicted_at=now))
+                                    probabilities=probabilities, predicted_by=job.checkpoint, predicted_at=now,
+                                    occlusion=maps, occlusion_classes=classes))
         fields = (["candidate_label", "candidate_confidence", "candidate_by"] if candidate
-                  else ["predicted_label", "confidence", "probabilities", "predicted_by", "predicted_at"])
+                  else ["predicted_label", "confidence", "probabilities", "predicted_by", "predicted_at", "occlusion",
+                        "occlusion_classes"])
         Photo.objects.bulk_update(photos, fields, batch_size=500)
     job.done = done

@@ -7,6 +7,8 @@ files, with the content type we wrote them with.
 
 from __future__ import annotations
 
+import io
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -18,7 +20,9 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_GET, require_POST
+from PIL import Image
 
+from classifier import heatmaps
 from classifier.models import DEFAULT_FOLDS, Checkpoint, PredictionScope
 from classifier.selectors import label_issues as label_issue_selectors
 from classifier.selectors import photos as photo_selectors
@@ -304,6 +308,29 @@ def photo_original(request, photo_id: int):
 @login_required
 def photo_thumbnail(request, photo_id: int):
     return _serve(photo_selectors.photo_get(photo_id=photo_id).thumbnail)
+
+
+@require_GET
+@login_required
+def photo_occlusion(request, photo_id: int, class_index: int, over: str):
+    """Where the model looked for this class: its occlusion map over what it sees, or over the photo."""
+    photo = photo_selectors.photo_get(photo_id=photo_id)
+    heat = photo.occlusion_map(class_index)
+    if heat is None or over not in ("model-input", "photo") or (over == "photo" and not photo.model_input_box):
+        raise Http404("No such map: the photo's latest prediction made none for this class.")
+    if over == "model-input":
+        data = heatmaps.over_model_input(photo.model_input_array(), heat)
+    else:
+        try:
+            with photo.thumbnail.open("rb") as stored:
+                thumbnail = Image.open(io.BytesIO(stored.read()))
+                thumbnail.load()
+        except FileNotFoundError:
+            raise Http404("The file is missing on the server.") from None
+        data = heatmaps.over_photo(thumbnail, heat, photo.model_input_box)
+    response = HttpResponse(data, content_type="image/png")
+    response["Cache-Control"] = "private, max-age=60"
+    return response
 
 
 @require_GET
