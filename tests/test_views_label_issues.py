@@ -77,3 +77,13 @@ def test_only_staff_start_the_job_and_it_is_sent_to_a_worker(staff_client, plain
     assert "folds must be 0" in response.content.decode()
     assert staff_client.post("/photos/label-issues/", {"folds": "x"}).status_code == 302
     assert LabelIssueJob.objects.count() == 1
+
+
+def test_a_finished_jobs_page_lists_the_suspects_still_waiting(user_client, plain_user):
+    photos, job = _scored(plain_user)
+    page = user_client.get(f"/label-issue-jobs/{job.pk}/").content.decode()
+    assert 'id="suspects"' in page and f'href="/photos/{photos[0].pk}/"' in page and "0.970" in page
+    assert f'href="/photos/{photos[1].pk}/"' not in page
+    photo_services.photo_label_set(photo=photos[0], label=6, user=plain_user)  # fixed: off the list
+    page = user_client.get(f"/label-issue-jobs/{job.pk}/live/").content.decode()
+    assert "Nothing left" in page
