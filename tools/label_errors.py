@@ -99,6 +99,24 @@ def copy_with_errors(target: Path, *, far: int, near: int, home: bool, seed: int
     return planted
 
 
+def planted_in_copy(copy: Path) -> dict[str, tuple[int, int, str]]:
+    """What an earlier run planted in `copy`: its manifests' labels against the shared ones."""
+    planted = {}
+    for name in ("photos", "photos-home"):
+        if not (copy / name / "manifest.csv").exists():
+            continue
+        with open(shared_dir() / name / "manifest.csv", newline="") as f:
+            true = {row["file"]: int(row["label_index"]) for row in csv.DictReader(f)}
+        with open(copy / name / "manifest.csv", newline="") as f:
+            for row in csv.DictReader(f):
+                label = int(row["label_index"])
+                if label != true[row["file"]]:
+                    kind = "near" if KIND[label] == KIND[true[row["file"]]] else "far"
+                    digest = hashlib.sha256((copy / name / row["file"]).read_bytes()).hexdigest()
+                    planted[digest] = (true[row["file"]], label, kind)
+    return planted
+
+
 def setup_django(folder: Path) -> None:
     """A throwaway database and file folders under `folder`; nothing reaches Redis (an in-memory broker)."""
     os.environ.update({
@@ -131,6 +149,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base-images", type=int, default=12000, help="Fashion-MNIST images the base trains on")
     parser.add_argument("--finetune-epochs", type=int, default=2)
     parser.add_argument("--finetune-images", type=int, default=6000)
+    parser.add_argument("--photo-weight", type=float, default=None, help="photos' share of the fine-tune's batches "
+                        "(default: the app's); more makes it learn, planted errors included, by heart")
+    parser.add_argument("--reuse", action="store_true",
+                        help="with --keep: reuse the copy and database an earlier run left there (no import)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="write the figures to this file")
     parser.add_argument("--keep", type=Path, help="work in this folder (kept) instead of a temporary one")
@@ -151,7 +173,9 @@ def main(argv: list[str] | None = None) -> int:
 def measure(args, work: Path) -> int:
     figures: dict = {"conditions": {}}
     started = time.perf_counter()
-    planted = copy_with_errors(work / "copy", far=args.far, near=args.near, home=not args.no_home, seed=args.seed)
+    reuse = args.reuse and (work / "db.sqlite3").exists()
+    planted = (planted_in_copy(work / "copy") if reuse else
+               copy_with_errors(work / "copy", far=args.far, near=args.near, home=not args.no_home, seed=args.seed))
     setup_django(work)
 
     from django.core.management import call_command
@@ -168,7 +192,7 @@ def measure(args, work: Path) -> int:
     from worker.label_issues_job import find_and_record
     from worker.training_job import train_and_record
 
-    for name in ["photos"] + ([] if args.no_home else ["photos-home"]):
+    for name in [] if reuse else ["photos"] + ([] if args.no_home else ["photos-home"]):
         print(f"importing {name} ...", file=sys.stderr, flush=True)
         call_command("import_photos", str(work / "copy" / name / "manifest.csv"), "--no-predict", stdout=sys.stderr)
     imported_s = time.perf_counter() - started
@@ -190,7 +214,7 @@ def measure(args, work: Path) -> int:
         "fast", epochs=args.base_epochs, limit=args.base_images, seed=args.seed)), "base")
     finetune = trained(training_services.training_run_create_finetune(
         created_by=None, parent=base, with_photos=True, epochs=args.finetune_epochs, limit=args.finetune_images,
-        seed=args.seed), "fine-tune")
+        seed=args.seed, photo_weight=args.photo_weight), "fine-tune")
 
     folds = DEFAULT_FOLDS if args.folds is None else args.folds
     job = label_issue_services.label_issues_find(user=None, checkpoint=finetune, folds=folds, enqueue=False)
@@ -227,7 +251,8 @@ def measure(args, work: Path) -> int:
         "fine_tune_trained_on": len(trained_on), "folds": folds, "hardware": describe_hardware(device),
         "precision": pick_precision(device), "threads": __import__("torch").get_num_threads(),
         "base": f"fast, {args.base_epochs} epochs on {args.base_images} images, val acc {base.val_acc:.4f}",
-        "fine_tune": f"{args.finetune_epochs} epochs, {args.finetune_images} Fashion-MNIST images + photos, "
+        "fine_tune": f"{args.finetune_epochs} epochs, {args.finetune_images} Fashion-MNIST images + photos "
+                     f"({TrainingRun.objects.get(pk=finetune.run_id).config['photo_weight']:g} of each batch), "
                      f"val acc {finetune.val_acc:.4f}",
     }
     figures["job_seconds"] = round(job_s, 1)
