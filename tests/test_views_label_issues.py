@@ -87,3 +87,14 @@ def test_a_finished_jobs_page_lists_the_suspects_still_waiting(user_client, plai
     photo_services.photo_label_set(photo=photos[0], label=6, user=plain_user)  # fixed: off the list
     page = user_client.get(f"/label-issue-jobs/{job.pk}/live/").content.decode()
     assert "Nothing left" in page
+
+
+def test_the_admin_lists_label_issue_jobs_and_cancels_them(django_user_model):
+    admin_client = Client()
+    admin_client.force_login(django_user_model.objects.create_superuser("boss", "boss@example.com", "pw"))
+    job = LabelIssueJob.objects.create(checkpoint=checkpoint_with_file())
+    page = admin_client.get("/admin/classifier/labelissuejob/")
+    assert page.status_code == 200 and f"/admin/classifier/labelissuejob/{job.pk}/change/" in page.content.decode()
+    admin_client.post("/admin/classifier/labelissuejob/", {"action": "cancel_jobs", "_selected_action": [job.pk]})
+    job.refresh_from_db()
+    assert job.status == JobStatus.CANCELLED
