@@ -14,8 +14,28 @@ from django.utils.safestring import SafeString, mark_safe
 from classifier import formatting
 
 WIDTH, HEIGHT = 420, 240
-LEFT, RIGHT, TOP, BOTTOM = 48, 12, 28, 36
-COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b")
+LEFT, RIGHT, TOP, BOTTOM = 48, 96, 28, 36  # the legend sits in the right margin, outside the plot
+COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+# Each series also has its own dash and marker, so lines are told apart without colour or hovering.
+DASHES = ("", "6 3", "2 2", "8 3 2 3", "4 1", "10 2", "1 3", "6 2 1 2")
+MARKERS = ("circle", "square", "triangle", "diamond", "circle", "square", "triangle", "diamond")
+
+
+def _marker(kind: str, x: float, y: float, color: str, size: float = 2.8) -> str:
+    """An SVG shape centred on (x, y), without its closing tag (a <title> may follow)."""
+    if kind == "square":
+        return f'<rect x="{x - size:.1f}" y="{y - size:.1f}" width="{2 * size:.1f}" height="{2 * size:.1f}" fill="{color}">'
+    if kind == "triangle":
+        return (f'<polygon points="{x:.1f},{y - size * 1.2:.1f} {x - size * 1.1:.1f},{y + size * .9:.1f} '
+                f'{x + size * 1.1:.1f},{y + size * .9:.1f}" fill="{color}">')
+    if kind == "diamond":
+        return (f'<polygon points="{x:.1f},{y - size * 1.3:.1f} {x + size * 1.1:.1f},{y:.1f} {x:.1f},{y + size * 1.3:.1f} '
+                f'{x - size * 1.1:.1f},{y:.1f}" fill="{color}">')
+    return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{size:.1f}" fill="{color}">'
+
+
+def _marker_end(kind: str) -> str:
+    return {"square": "</rect>", "triangle": "</polygon>", "diamond": "</polygon>"}.get(kind, "</circle>")
 
 
 @dataclass(frozen=True)
@@ -71,14 +91,20 @@ def line_chart(*, title: str, x_label: str, y_label: str, series: list[Series],
     parts.append(f'<text x="12" y="{TOP + plot_h / 2}" text-anchor="middle" class="chart-label" '
                  f'transform="rotate(-90 12 {TOP + plot_h / 2})">{escape(y_label)}</text>')
     for i, s in enumerate(series):
-        color = COLORS[i % len(COLORS)]
+        color, dash, marker = COLORS[i % len(COLORS)], DASHES[i % len(DASHES)], MARKERS[i % len(MARKERS)]
+        dashing = f' stroke-dasharray="{dash}"' if dash else ""
         path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in s.points)
-        parts.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="2"/>')
+        parts.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="2"{dashing}/>')
         for x, y in s.points:
-            parts.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="2.5" fill="{color}">'
-                         f"<title>{escape(s.name)} epoch {x:g}: {escape(y_format.format(y))}</title></circle>")
-        parts.append(f'<text x="{LEFT + 8 + i * 110}" y="{TOP + 14}" fill="{color}" class="chart-legend">'
-                     f"{escape(s.name)}</text>")
+            parts.append(_marker(marker, sx(x), sy(y), color)
+                         + f"<title>{escape(s.name)} epoch {x:g}: {escape(y_format.format(y))}</title>{_marker_end(marker)}")
+        # The legend, outside the plot on the right: a sample of the line (its colour, dash and
+        # marker) before each name.
+        key_x, key_y = LEFT + plot_w + 10, TOP + 8 + i * 16
+        parts.append(f'<g class="chart-legend-item"><line x1="{key_x}" x2="{key_x + 22}" y1="{key_y}" y2="{key_y}" '
+                     f'stroke="{color}" stroke-width="2"{dashing}/>{_marker(marker, key_x + 11, key_y, color)}'
+                     f'{_marker_end(marker)}<text x="{key_x + 27}" y="{key_y + 4}" class="chart-legend">'
+                     f"{escape(s.name)}</text></g>")
     parts.append("</svg>")
     return mark_safe("".join(parts))
 

@@ -3,12 +3,32 @@
 from __future__ import annotations
 
 from django import forms
+from django.core.exceptions import ValidationError as DjangoValidationError
 
+from classifier.services.training import tags_parse
+from dataset.fashion_mnist import TRAIN_SIZE
 from engine.config import DEFAULT_PRESET, DEVICES, NOTEBOOK, OPTIMIZERS, PRESETS, ConfigError, TrainConfig, parse_budget
 
 
 def _preset_choices() -> list[tuple[str, str]]:
     return [(name, f"{name}: {preset.description}") for name, preset in PRESETS.items()]
+
+
+def all_images_words(val_size: int = TrainConfig.val_size) -> str:
+    return f"all {TRAIN_SIZE - val_size:,}"
+
+
+def preset_placeholders() -> dict[str, dict[str, str]]:
+    """Per preset, what a blank field of the New run form stands for."""
+    return {
+        name: {
+            "budget": NOTEBOOK if p.budget == NOTEBOOK else "none: fixed epochs",
+            "epochs": f"set by the budget (about {p.epochs})" if p.budget else str(p.epochs),
+            "batch_size": str(p.batch_size), "lr": f"{p.lr:g}", "optimizer": f"preset default ({p.optimizer})",
+            "seed": "0", "limit": all_images_words(),
+        }
+        for name, p in PRESETS.items()
+    }
 
 
 class TrainingRunForm(forms.Form):
@@ -24,11 +44,12 @@ class TrainingRunForm(forms.Form):
     batch_size = forms.IntegerField(required=False, min_value=1, max_value=8192)
     lr = forms.FloatField(required=False, min_value=1e-7, max_value=10, label="Learning rate")
     optimizer = forms.ChoiceField(required=False, choices=[("", "preset default")] + [(o, o) for o in OPTIMIZERS])
-    seed = forms.IntegerField(required=False, min_value=0, max_value=2**32 - 1, initial=0)
+    seed = forms.IntegerField(required=False, min_value=0, max_value=2**32 - 1)
     limit = forms.IntegerField(required=False, min_value=1, label="Train-subset size",
-                               help_text="Train on this many images only (blank: all 55,000).")
+                               help_text=f"Train on this many images only (blank: {all_images_words()}).")
     device = forms.ChoiceField(choices=[(d, d) for d in DEVICES], initial="auto")
-    note = forms.CharField(required=False, max_length=200)
+    note = forms.CharField(required=False, max_length=200,
+                           widget=forms.TextInput(attrs={"placeholder": "what this run tries"}))
 
     def clean(self):
         data = super().clean()
@@ -44,6 +65,20 @@ class TrainingRunForm(forms.Form):
             raise forms.ValidationError(str(exc)) from None
         return data
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        preset = self.data.get("preset") if self.is_bound else None
+        self.set_placeholders(preset if preset in PRESETS else DEFAULT_PRESET)
+
+    def set_placeholders(self, preset: str) -> None:
+        """Each blank field shows the value it stands for with this preset (the page's script
+        swaps them when another preset is picked, from preset_placeholders())."""
+        for name, text in preset_placeholders()[preset].items():
+            if name == "optimizer":
+                self.fields[name].choices = [("", text)] + [(o, o) for o in OPTIMIZERS]
+            else:
+                self.fields[name].widget.attrs["placeholder"] = text
+
     def preset_defaults(self) -> dict[str, dict]:
         """For the page's hint text: what each preset fills in when a field is blank."""
         return {
@@ -51,3 +86,18 @@ class TrainingRunForm(forms.Form):
                    "optimizer": p.optimizer}
             for name, p in PRESETS.items()
         }
+
+
+class RunDescribeForm(forms.Form):
+    """A run's note and tags, editable by whoever started it and by staff."""
+
+    note = forms.CharField(required=False, max_length=200,
+                           widget=forms.TextInput(attrs={"placeholder": "what this run tries", "size": 50}))
+    tags = forms.CharField(required=False, max_length=400, help_text="Separated by commas, such as: baseline, lr-sweep",
+                           widget=forms.TextInput(attrs={"placeholder": "baseline, lr-sweep", "size": 40}))
+
+    def clean_tags(self) -> list[str]:
+        try:
+            return tags_parse(self.cleaned_data["tags"])
+        except DjangoValidationError as exc:
+            raise forms.ValidationError(exc.messages) from None

@@ -1,26 +1,37 @@
 from django.urls import path
 
-from classifier.views import compare, jobs, models, photos, reports, runs, samples
+from classifier.views import compare, figures, jobs, models, photos, reports, runs, samples, tokens
 
 urlpatterns = [
     path("", runs.run_list, name="run_list"),
     path("runs/new/", runs.run_new, name="run_new"),
+    path("runs/live/", runs.run_list_live, name="run_list_live"),
+    path("runs/estimate/", runs.run_estimate, name="run_estimate"),
     path("runs/compare/", compare.runs_compare_view, name="runs_compare"),
+    path("runs/compare/figures/<str:name>.<str:fmt>", figures.runs_compare_figure, name="runs_compare_figure"),
+    path("runs/<int:run_id>/figures/<str:name>.<str:fmt>", figures.run_figure, name="run_figure"),
     path("runs/<int:run_id>/", runs.run_detail, name="run_detail"),
     path("runs/<int:run_id>/live/", runs.run_live, name="run_live"),
+    path("runs/<int:run_id>/describe/", runs.run_describe, name="run_describe"),
+    path("runs/<int:run_id>/archive/", runs.run_archive, name="run_archive"),
     path("jobs/<str:kind>/<int:job_id>/cancel/", jobs.job_cancel, name="job_cancel"),
     path("prediction-jobs/<int:job_id>/", jobs.prediction_job_detail, name="prediction_job_detail"),
     path("prediction-jobs/<int:job_id>/live/", jobs.prediction_job_live, name="prediction_job_live"),
     path("checkpoints/<int:checkpoint_id>/", models.checkpoint_detail, name="checkpoint_detail"),
     path("checkpoints/<int:checkpoint_id>/promote/", models.checkpoint_promote, name="checkpoint_promote"),
     path("checkpoints/<int:checkpoint_id>/finetune/", models.checkpoint_finetune, name="checkpoint_finetune"),
+    path("checkpoints/<int:checkpoint_id>/finetune/estimate/", models.checkpoint_finetune_estimate,
+         name="checkpoint_finetune_estimate"),
     path("models/", models.model_history, name="model_history"),
     path("promotions/<int:promotion_id>/rollback/", models.promotion_rollback, name="promotion_rollback"),
+    path("checkpoints/<int:checkpoint_id>/export.zip", models.checkpoint_export, name="checkpoint_export"),
     path("checkpoints/<int:checkpoint_id>/download/", runs.checkpoint_download, name="checkpoint_download"),
     path("checkpoints/<int:checkpoint_id>/evaluate/", reports.checkpoint_evaluate, name="checkpoint_evaluate"),
     path("reports/compare/", reports.report_compare, name="report_compare"),
     path("reports/<int:report_id>/", reports.report_detail, name="report_detail"),
     path("reports/<int:report_id>/live/", reports.report_live, name="report_live"),
+    path("reports/<int:report_id>/figures/<str:name>.<str:fmt>", figures.report_figure, name="report_figure"),
+    path("reports/<int:report_id>/data.<str:fmt>", figures.report_data, name="report_data"),
     path("reports/<int:report_id>/cells/<int:true_class>/<int:predicted_class>/", reports.report_cell,
          name="report_cell"),
     path("datasets/fmnist-test/<int:index>.png", samples.fmnist_test_image, name="fmnist_test_image"),
@@ -41,5 +52,8 @@ urlpatterns = [
     path("photos/<int:photo_id>/model-input.png", photos.photo_model_input, name="photo_model_input"),
     path("photos/<int:photo_id>/occlusion/<int:class_index>/<str:over>.png", photos.photo_occlusion,
          name="photo_occlusion"),
+    path("photos/<int:photo_id>/tags/", photos.photo_tags, name="photo_tags"),
+    path("account/api-tokens/", tokens.api_tokens, name="api_tokens"),
+    path("account/api-tokens/<int:token_id>/revoke/", tokens.api_token_revoke, name="api_token_revoke"),
     path("corrections/<int:correction_id>/revert/", photos.correction_revert, name="correction_revert"),
 ]

@@ -60,7 +60,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageCms, ImageFilter, ImageOps, UnidentifiedImageError
 
-PREPROCESS_VERSION = 2  # 2: GrabCut refines the item's mask
+PREPROCESS_VERSION = 3  # 2: GrabCut refines the item's mask; 3: low light, tags, pairs, wearers
 SIZE = 28
 WORK_SIDE = 160  # longest side of the working copy the mask and crop are found on
 WHITE = (255, 255, 255)
@@ -82,6 +82,17 @@ class Settings:
     intensity_floor: float = 0.3  # the dimmest an item pixel gets, of the brightest
     margin: int = 0  # pixels between the item's longest side and the frame
     stretch_percentile: float = 99.0  # this percentile of the item's pixels becomes 255
+    # Version 3: kinds of photo Fashion-MNIST never shows (each step can be turned off, to measure it).
+    lift_low_light: bool = True
+    leave_out_detached: bool = True
+    one_of_a_pair: bool = True
+    leave_out_wearer: bool = True
+    low_light_level: float = 110.0  # a photo whose bright end (99th percentile of gray) is below this is lifted
+    detached_share: float = 0.4  # a part smaller than this share of the item, off its box, is a tag or text
+    detached_reach: float = 0.1  # how far off the item's box (share of its size) a part still belongs to it
+    twin_share: float = 0.5  # a second part at least this share of the first, beside it: one of a pair
+    pair_gap: float = 0.08  # columns this thinly covered (share of the item's height) between two halves: a pair
+    wearer_head_top: float = 0.35  # a skin patch in this top share of the item is a wearer's head
 
 
 DEFAULT = Settings()
@@ -357,12 +368,143 @@ def refine_with_grabcut(rgb: Image.Image, fallback: np.ndarray, settings: Settin
     return mask if mask.mean() >= settings.grabcut_min_share else fallback
 
 
+def lift_low_light(rgb: Image.Image, settings: Settings = DEFAULT) -> Image.Image:
+    """A dark phone photo stretched to the full range, so that item and background differ by as
+    much as in a lit one; a photo with a bright end is left alone."""
+    gray = np.asarray(rgb.convert("L"))
+    if not settings.lift_low_light or np.percentile(gray, 99) >= settings.low_light_level:
+        return rgb
+    return ImageOps.autocontrast(rgb, cutoff=1)
+
+
+def _boxes(labels: np.ndarray, count: int) -> list[tuple[int, int, int, int]]:
+    return [bounding_box(labels == k) for k in range(1, count + 1)]
+
+
+def _trusted(mask: np.ndarray, evidence: np.ndarray | None) -> np.ndarray:
+    """The mask's pixels that also differ from the background in colour, when there are enough
+    of them to go by (GrabCut's cut may hold the background between two things); else the mask."""
+    if evidence is None:
+        return mask
+    solid = mask & evidence
+    return solid if solid.sum() >= 0.3 * mask.sum() else mask
+
+
+def keep_item(mask: np.ndarray, settings: Settings = DEFAULT, evidence: np.ndarray | None = None) -> np.ndarray:
+    """The item alone, where a photo shows more than one thing: parts that stand apart from the
+    largest and are much smaller (a price tag, a logo, text beside it) are left out, and so is the
+    second of a pair side by side (two shoes: Fashion-MNIST shows one). ``evidence``: the pixels
+    that differ from the background in colour; the parts are found on those."""
+    solid = _trusted(mask, evidence)
+    labels, count = components(solid)
+    if count == 0 or not settings.leave_out_detached:
+        return one_of_a_pair(mask, settings, solid)
+    areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+    order = np.argsort(-areas)
+    boxes = _boxes(labels, count)
+    top, left, bottom, right = boxes[order[0]]
+    reach_y, reach_x = settings.detached_reach * (bottom - top), settings.detached_reach * (right - left)
+    keep, twin = [int(order[0]) + 1], False
+    for index in order[1:]:
+        t, lft, b, r = boxes[index]
+        near = t < bottom + reach_y and b > top - reach_y and lft < right + reach_x and r > left - reach_x
+        beside = t < bottom and b > top and (r <= left + reach_x or lft >= right - reach_x)  # level with it
+        if settings.one_of_a_pair and areas[index] >= settings.twin_share * areas[order[0]] and beside:
+            twin = True  # one of a pair is enough
+        elif areas[index] >= settings.detached_share * areas[order[0]] or near:
+            keep.append(int(index) + 1)
+    kept = np.isin(labels, keep)
+    t, lft, b, r = bounding_box(kept)
+    h, w = b - t, r - lft
+    box = np.zeros_like(mask)
+    box[max(0, round(t - settings.detached_reach * h)):round(b + settings.detached_reach * h),
+        max(0, round(lft - settings.detached_reach * w)):round(r + settings.detached_reach * w)] = True
+    trimmed = mask & box
+    # Leaving out a tag trims a little; leaving out much more means the parts were the item's own
+    # pieces (a pale shirt found in fragments), unless it was the twin of a pair.
+    if twin or trimmed.sum() >= 0.6 * mask.sum():
+        mask = trimmed
+    return one_of_a_pair(mask, settings, solid & mask)
+
+
+def one_of_a_pair(mask: np.ndarray, settings: Settings = DEFAULT, evidence: np.ndarray | None = None) -> np.ndarray:
+    """The larger half of two items side by side that touch only through a thin bridge (two
+    boots on one shadow): a column in the middle half of the item covered for less than
+    ``pair_gap`` of its height, with at least a third of the item on either side. Trousers' legs
+    meet in a waistband far thicker than that. Columns are measured on ``evidence`` (the mask
+    itself by default): a cut fills the gap between two boots as if it were leather."""
+    top, left, bottom, right = bounding_box(mask)
+    width, height = right - left, bottom - top
+    if width < 8 or not settings.one_of_a_pair:
+        return mask
+    solid = _trusted(mask, evidence)
+    cover = solid[top:bottom, left:right].sum(axis=0)
+    middle = np.arange(width // 4, width - width // 4)
+    thin = middle[cover[middle] < settings.pair_gap * height]
+    if not len(thin):
+        return mask
+    valley = int(thin[np.argmin(cover[thin])])
+    if min(cover[:valley].max(), cover[valley:].max()) < 0.5 * height:
+        return mask  # not two items standing side by side
+    cut = left + valley
+    halves = mask.copy(), mask.copy()
+    halves[0][:, cut:] = False
+    halves[1][:, :cut] = False
+    areas = [(h & solid).sum() for h in halves]
+    if min(areas) < 0.33 * sum(areas):
+        return mask
+    return halves[int(np.argmax(areas))]
+
+
+def skin_mask(rgb: Image.Image) -> np.ndarray:
+    """(H, W) bool: skin-coloured pixels, by the usual YCrCb box (Chai and Ngan, 1999)."""
+    ycrcb = np.asarray(rgb.convert("YCbCr"), dtype=np.int16)
+    cb, cr = ycrcb[..., 1], ycrcb[..., 2]
+    return (cr >= 135) & (cr <= 173) & (cb >= 77) & (cb <= 127) & (ycrcb[..., 0] >= 40)
+
+
+def leave_out_wearer(rgb: Image.Image, mask: np.ndarray, settings: Settings = DEFAULT) -> np.ndarray:
+    """The garment without the person wearing it. Only when the item's top holds a skin patch
+    narrower than the item (a head over shoulders): then what is above the patch's bottom and
+    every skin-coloured pixel (arms, legs) leave the mask. A flat-lay or a beige coat, with no
+    head on top, is left alone."""
+    if not mask.any() or not settings.leave_out_wearer:
+        return mask
+    top, left, bottom, right = bounding_box(mask)
+    height, width = bottom - top, right - left
+    skin = skin_mask(rgb) & mask
+    labels, count = components(skin)
+    if count == 0:
+        return mask
+    areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+    head_bottom = None
+    for k, (t, lft, b, r) in enumerate(_boxes(labels, count), 1):
+        h, w = b - t, r - lft
+        # A head: a solid, roughly upright-oval patch at the top, the item wider below it (a
+        # sandal's beige strap is thin and hollow, a beige coat's top is as wide as the coat).
+        head_like = 0.45 <= areas[k - 1] / (h * w) and 0.8 <= h / w <= 2.2
+        below = mask[b:min(b + max(2, round(0.1 * height)), mask.shape[0])]
+        shoulders = below.sum(axis=1).max(initial=0) >= 1.4 * w
+        if (head_like and shoulders and areas[k - 1] >= 0.01 * mask.sum() and (t + b) / 2 < top + settings.wearer_head_top * height
+                and w < 0.5 * width and t <= top + 0.1 * height):
+            head_bottom = b if head_bottom is None else max(head_bottom, b)
+    if head_bottom is None:
+        return mask
+    garment = mask & ~skin
+    garment[:head_bottom] = False
+    garment = clean_mask(garment, settings)
+    return garment if garment.mean() >= 0.25 * mask.mean() else mask
+
+
 def foreground_mask(rgb: Image.Image, settings: Settings = DEFAULT, alpha: np.ndarray | None = None) -> np.ndarray:
     """(H, W) bool: the item. From the alpha channel when the photo has one."""
     if alpha is not None:
-        mask = clean_mask(alpha > 127, settings)
+        mask = evidence = clean_mask(alpha > 127, settings)
     else:
-        mask = refine_with_grabcut(rgb, colour_mask(to_lab(rgb), settings), settings)
+        evidence = colour_mask(to_lab(rgb), settings)
+        mask = refine_with_grabcut(rgb, evidence, settings)
+        mask = leave_out_wearer(rgb, mask, settings)
+    mask = keep_item(mask, settings, evidence)
     return mask if mask.any() else np.ones(mask.shape, dtype=bool)
 
 
@@ -435,6 +577,7 @@ def preprocess_prepared(work: Image.Image, alpha: np.ndarray | None, settings: S
 
 def _preprocess_and_box(work: Image.Image, alpha: np.ndarray | None,
                         settings: Settings) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    work = lift_low_light(work, settings)
     mask = foreground_mask(work, settings, alpha=alpha)
     intensity = item_intensity(np.asarray(work.convert("L")), mask, settings)
     image = stretch_contrast(fit_to_frame(crop_to_item(intensity, mask), margin=settings.margin))

@@ -120,6 +120,16 @@ DEFAULT_PRESET = "fast"
 FINETUNE_EPOCHS = 8
 FINETUNE_LR_FACTOR = 0.3
 FINETUNE_PHOTO_WEIGHT = 0.5
+# How a fine-tune spreads its photo draws (engine.training.draw_weights). The team's photos are
+# skewed (most are home photos of five classes): drawn alike, they pull every photo toward the
+# kind labelled most. See the README's fine-tune section for what each did on our splits.
+BALANCES = ("none", "class", "class+source")
+DEFAULT_PHOTO_BALANCE = "class+source"
+BALANCE_WORDS = {
+    "none": "none: every photo drawn alike",
+    "class": "by class: each class the same share (Fashion-MNIST for classes without photos)",
+    "class+source": "by class, then by source: each source of a class the same share",
+}
 
 
 class ConfigError(ValueError):
@@ -145,6 +155,9 @@ class TrainConfig:
     finetune_from: int | None = None  # the checkpoint (its id) a fine-tune starts from; None: from scratch
     with_photos: bool = False  # mix the train part of the team's labelled photos into every epoch
     photo_weight: float = FINETUNE_PHOTO_WEIGHT  # share of each batch drawn from those photos: few as they are, they count
+    # How those draws are spread over classes and sources. Runs recorded before it existed drew
+    # photos alike: from_dict reads a config without it as "none".
+    photo_balance: str = DEFAULT_PHOTO_BALANCE
 
     @classmethod
     def for_preset(cls, preset: str = DEFAULT_PRESET, **overrides: Any) -> TrainConfig:
@@ -152,7 +165,8 @@ class TrainConfig:
         if preset not in PRESETS:
             raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
         p = PRESETS[preset]
-        values: dict[str, Any] = dict(preset=preset, batch_size=p.batch_size, lr=p.lr, optimizer=p.optimizer)
+        values: dict[str, Any] = dict(preset=preset, batch_size=p.batch_size, lr=p.lr, optimizer=p.optimizer,
+                                      photo_balance=DEFAULT_PHOTO_BALANCE)
         given = {k: v for k, v in overrides.items() if v is not None and v is not False}
         if not {"epochs", "budget_s", "budget_notebook"} & set(given):
             # Nothing said about its length: the preset's own, its budget if it has one.
@@ -173,7 +187,7 @@ class TrainConfig:
         values: dict[str, Any] = dict(
             preset=preset.name, epochs=FINETUNE_EPOCHS, batch_size=parent["batch_size"],
             lr=preset.lr * FINETUNE_LR_FACTOR, optimizer=parent["optimizer"], val_size=parent["val_size"],
-            finetune_from=finetune_from,
+            finetune_from=finetune_from, photo_balance=DEFAULT_PHOTO_BALANCE,
         )
         given = {k: v for k, v in overrides.items() if v is not None and v is not False}
         if {"budget_s", "budget_notebook"} & set(given) and "epochs" not in given:
@@ -187,7 +201,7 @@ class TrainConfig:
         unknown = set(data) - known
         if unknown:
             raise ConfigError(f"unknown config fields: {', '.join(sorted(unknown))}")
-        config = cls(**data)
+        config = cls(**{"photo_balance": "none", **data})
         config.validate()
         return config
 
@@ -234,6 +248,7 @@ class TrainConfig:
             (isinstance(self.with_photos, bool), "with_photos must be true or false"),
             (isinstance(self.photo_weight, (int, float)) and 0 < self.photo_weight < 1,
              "the photos' share of each batch must be between 0 and 1"),
+            (self.photo_balance in BALANCES, f"photo balance must be one of {', '.join(BALANCES)}"),
         ]
         for ok, message in checks:
             if not ok:

@@ -7,6 +7,7 @@ sample's top-3) is computed here, the same way for every dataset, and can be che
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,10 +46,19 @@ def per_class_scores(matrix: np.ndarray) -> list[dict]:
     support, predicted = matrix.sum(axis=1), matrix.sum(axis=0)
     precision, recall = _ratio(hits, predicted), _ratio(hits, support)
     f1 = _ratio(2 * precision * recall, precision + recall)
+    # A class the set has no images of gets no score at all (None: "—" on pages, null in JSON):
+    # a photo set may lack classes, and a 0 there would read as a class the model fails at.
     return [
-        {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+        {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)} if s else
+        {"precision": None, "recall": None, "f1": None, "support": 0}
         for p, r, f, s in zip(precision, recall, f1, support)
     ]
+
+
+def macro_means(per_class: list[dict]) -> dict:
+    """Unweighted means of precision, recall and F1 over the classes present in the set."""
+    present = [c for c in per_class if c["support"]]
+    return {key: float(np.mean([c[key] for c in present])) if present else None for key in ("precision", "recall", "f1")}
 
 
 def calibration(confidence: np.ndarray, correct: np.ndarray, n_bins: int = ECE_BINS) -> dict:
@@ -81,7 +91,7 @@ class Summary:
     accuracy: float
     loss: float  # mean cross-entropy (natural log), as in training's validation loss
     per_class: list[dict]  # precision, recall, f1, support, in class order
-    macro: dict  # unweighted means of precision, recall, f1
+    macro: dict  # unweighted means of precision, recall, f1 over the classes present
     confusion_matrix: np.ndarray  # (K, K) int64, row = true class
     calibration: dict  # ece, n_bins, bins
     labels: np.ndarray  # (N,) uint8
@@ -112,7 +122,7 @@ def summarize(labels: np.ndarray, logits: np.ndarray, *, n_bins: int = ECE_BINS,
         accuracy=int(np.trace(matrix)) / n,
         loss=float(-log_probs[rows, labels].mean()),
         per_class=per_class,
-        macro={key: float(np.mean([c[key] for c in per_class])) for key in ("precision", "recall", "f1")},
+        macro=macro_means(per_class),
         confusion_matrix=matrix,
         calibration=calibration(confidence, predicted == labels, n_bins),
         labels=labels.astype(np.uint8),
@@ -121,3 +131,63 @@ def summarize(labels: np.ndarray, logits: np.ndarray, *, n_bins: int = ECE_BINS,
         top_probs=np.take_along_axis(probs, order, axis=1).astype(np.float32),
         true_probs=probs[rows, labels].astype(np.float32),
     )
+
+
+# --- how sure a figure on a small set is ------------------------------------------------------
+
+Z95 = 1.959963984540054  # the normal quantile of a two-sided 95 % interval
+SIGNIFICANT = 0.05  # a drop is called real when chance alone gives one as large less often than this
+
+
+def wilson_interval(hits: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval (95 % by default) of a proportion hits/n: unlike the normal
+    approximation it stays inside [0, 1] and is honest at 0 or n hits, as on a handful of photos.
+    (0, 1) for n == 0: nothing is known."""
+    if n == 0:
+        return 0.0, 1.0
+    p = hits / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _binomial_tail(k: int, n: int) -> float:
+    """P(X >= k) for X ~ Binomial(n, 1/2), exactly."""
+    return sum(math.comb(n, i) for i in range(k, n + 1)) / 2 ** n
+
+
+def paired_drop_p(lost: int, gained: int) -> float:
+    """One-sided exact McNemar test on the same images scored by two models: the chance of at
+    least ``lost`` of the ``lost + gained`` images they disagree on going against the new model
+    if both were as good. lost: right before, wrong now; gained: the other way round."""
+    return _binomial_tail(lost, lost + gained) if lost + gained else 1.0
+
+
+def unpaired_drop_p(hits_before: int, n_before: int, hits_now: int, n_now: int) -> float:
+    """One-sided Fisher exact test for two sets of different images: the chance of as few hits
+    now (or fewer) if both models were as good, given the hits of both together."""
+    total_hits, n = hits_before + hits_now, n_before + n_now
+    if n_before == 0 or n_now == 0:
+        return 1.0
+    low = max(0, total_hits - n_before)
+    denominator = math.comb(n, total_hits)
+    return sum(math.comb(n_now, k) * math.comb(n_before, total_hits - k) for k in range(low, hits_now + 1)) / denominator
+
+
+def items_to_tell_paired(lost: int, gained: int, n: int) -> int | None:
+    """About how many images in all (at the same rates of disagreement) would make a drop like
+    this one significant (normal approximation of McNemar's test); None when there is no drop."""
+    if lost <= gained or n == 0:
+        return None
+    drop, disagree = (lost - gained) / n, (lost + gained) / n
+    return math.ceil(Z95 ** 2 * disagree / drop ** 2)
+
+
+def items_to_tell_unpaired(p_before: float, p_now: float) -> int | None:
+    """About how many images in each set would make a drop from p_before to p_now significant
+    (normal approximation of the two-proportion test); None when there is no drop."""
+    if p_now >= p_before:
+        return None
+    variance = p_before * (1 - p_before) + p_now * (1 - p_now)
+    return math.ceil(Z95 ** 2 * max(variance, 1e-9) / (p_before - p_now) ** 2)

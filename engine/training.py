@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,9 +24,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from dataset.classes import NUM_CLASSES
 from engine.budget import Plan, fixed_plan, notebook_seconds, plan_for_budget, probe_copy, seconds_per_step
 from engine.checkpoints import checkpoint_payload, save_checkpoint
-from engine.config import Preset, TrainConfig
+from engine.config import BALANCES, Preset, TrainConfig
 from engine.hardware import configure_threads, describe_hardware, pick_device, pick_precision, torch_version
 from engine.inference import autocast, evaluate, normalize
 from engine.model import build_preset_model, to_device
@@ -52,16 +53,75 @@ def augment(images: torch.Tensor, generator: torch.Generator, pad: int = 2) -> t
     return padded[batch, rows, cols]
 
 
-def epoch_order(n_main: int, n_extra: int, extra_weight: float, generator: torch.Generator) -> torch.Tensor:
+@dataclass(frozen=True)
+class ExtraImages:
+    """Images mixed into every epoch of a fine-tune (the team's labelled photos).
+
+    weight: their share of each epoch (0 <= weight < 1), however few they are. balance: how
+    those draws are spread (see BALANCES in engine.config): "none" draws every photo alike, so
+    the classes and sources labelled most take most of them; "class" gives every class the same
+    share, and a class without photos gets its share from its Fashion-MNIST images; "class+source"
+    also spreads a class's share evenly over the sources (shops, homes, upload batches) it has.
+    groups: each photo's source, for "class+source"."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    weight: float
+    groups: Sequence[str] | None = None
+    balance: str = "none"
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.weight < 1:
+            raise ValueError(f"the extra images' weight must be in [0, 1), got {self.weight}")
+        if self.balance not in BALANCES:
+            raise ValueError(f"balance must be one of {', '.join(BALANCES)}, got {self.balance!r}")
+        if self.groups is not None and len(self.groups) != len(self.labels):
+            raise ValueError("one group per extra image")
+
+
+def draw_weights(main_labels: np.ndarray, extra: ExtraImages) -> np.ndarray | None:
+    """How likely each image (main ones first, then the extra ones) is to fill one of an epoch's
+    extra slots; None for "none", whose draws are uniform over the extra images.
+
+    Every class gets a tenth of the slots. Within a class they go to its photos (evenly over its
+    sources for "class+source"), or to its main images when it has no photo, so that a class the
+    team never photographed keeps its share instead of being crowded out by those it did."""
+    if extra.balance == "none":
+        return None
+    n_main = len(main_labels)
+    weights = np.zeros(n_main + len(extra.labels))
+    groups = np.asarray(extra.groups if extra.groups is not None else [""] * len(extra.labels), dtype=object)
+    for label in range(NUM_CLASSES):
+        photos = np.flatnonzero(extra.labels == label)
+        if len(photos) == 0:
+            stand_ins = np.flatnonzero(main_labels == label)
+            weights[stand_ins] = 1 / len(stand_ins) if len(stand_ins) else 0
+            continue
+        if extra.balance == "class":
+            weights[n_main + photos] = 1 / len(photos)
+            continue
+        sources = sorted(set(groups[photos]))
+        for source in sources:
+            members = photos[groups[photos] == source]
+            weights[n_main + members] = 1 / (len(sources) * len(members))
+    return weights / weights.sum()
+
+
+def epoch_order(n_main: int, n_extra: int, extra_weight: float, generator: torch.Generator,
+                weights: torch.Tensor | None = None) -> torch.Tensor:
     """Indices for one epoch into the main images followed by the extra ones.
 
-    Every main image once; extra images (photos for a fine-tune) drawn with replacement so
-    that they make up `extra_weight` of the epoch, however few there are."""
+    Every main image once; then as many draws, with replacement, as make the extra slots
+    `extra_weight` of the epoch, however few extra images there are: uniform over the extra
+    images, or by `weights` (draw_weights(), over main and extra images) when given."""
     device = generator.device
     order = torch.randperm(n_main, generator=generator, device=device)
     if n_extra and extra_weight > 0:
         count = round(n_main * extra_weight / (1 - extra_weight))
-        extra = n_main + torch.randint(0, n_extra, (count,), generator=generator, device=device)
+        if weights is None:
+            extra = n_main + torch.randint(0, n_extra, (count,), generator=generator, device=device)
+        else:
+            extra = torch.multinomial(weights, count, replacement=True, generator=generator)
         order = torch.cat([order, extra])[torch.randperm(n_main + count, generator=generator, device=device)]
     return order
 
@@ -219,14 +279,13 @@ def train(
     on_progress: Callable[[Progress], None] | None = None,
     on_epoch: Callable[[EpochResult, SavedCheckpoint], None] | None = None,
     init_state: dict[str, torch.Tensor] | None = None,
-    extra_train: tuple[np.ndarray, np.ndarray, float] | None = None,
+    extra_train: ExtraImages | None = None,
 ) -> TrainResult:
     """Train, validate and checkpoint after every epoch.
 
     init_state: a model state_dict to start from instead of fresh weights (a fine-tune); it
-    must fit the preset's architecture. extra_train: (uint8 images (N, 28, 28), labels,
-    weight): more images mixed into every epoch, drawn with replacement so that they make up
-    `weight` (0 <= weight < 1) of its batches; augmented like the rest.
+    must fit the preset's architecture. extra_train: more images (uint8, N x 28 x 28) mixed
+    into every epoch, drawn as ExtraImages says; augmented like the rest.
 
     With a time budget (config.budget_s or budget_notebook) the number of steps is fixed
     after a speed probe (engine.budget), told to on_plan before the first step; BudgetTooSmall
@@ -247,16 +306,16 @@ def train(
 
     # The data moves to the device once, as uint8; batches are cut and normalised there.
     # The extra images sit after the main ones, where epoch_order() looks for them.
-    extra_count, extra_weight = 0, 0.0
+    extra_count, extra_weight, weights = 0, 0.0, None
     if extra_train is not None:
-        extra_images, extra_labels, extra_weight = extra_train
-        if not 0 <= extra_weight < 1:
-            raise ValueError(f"extra_train weight must be in [0, 1), got {extra_weight}")
-        extra_count = len(extra_labels)
-        train_images = np.concatenate([train_images, np.asarray(extra_images, dtype=np.uint8)])
-        train_labels = np.concatenate([train_labels, np.asarray(extra_labels, dtype=np.int64)])
+        weights = draw_weights(train_labels, extra_train)
+        extra_count, extra_weight = len(extra_train.labels), extra_train.weight
+        train_images = np.concatenate([train_images, np.asarray(extra_train.images, dtype=np.uint8)])
+        train_labels = np.concatenate([train_labels, np.asarray(extra_train.labels, dtype=np.int64)])
     x_train, y_train = as_tensors(train_images, train_labels, device)
     x_val, y_val = as_tensors(val_images, val_labels, device)
+    if weights is not None:
+        weights = torch.from_numpy(weights).to(device)
 
     model = build_preset_model(config.recipe)
     if init_state is not None:
@@ -264,14 +323,14 @@ def train(
     model = to_device(model, device)
     optimizer = make_optimizer(model, config)
     n_main = len(y_train) - extra_count
-    n_per_epoch = len(epoch_order(n_main, extra_count, extra_weight, torch.Generator(device=device)))
+    n_per_epoch = len(epoch_order(n_main, extra_count, extra_weight, torch.Generator(device=device), weights))
     plan = make_plan(config, model, x_train, y_train, n_per_epoch, precision=precision)
     if on_plan is not None:
         on_plan(plan)
     results = []
     for epoch in range(1, plan.epochs + 1):
         started = time.perf_counter()
-        order = epoch_order(n_main, extra_count, extra_weight, generator)
+        order = epoch_order(n_main, extra_count, extra_weight, generator, weights)
         train_loss, train_acc = train_one_epoch(
             model, optimizer, x_train, y_train, order, config=config, plan=plan, epoch=epoch,
             generator=generator, precision=precision, on_progress=on_progress,

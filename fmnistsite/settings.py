@@ -30,6 +30,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "axes",
+    # The API (/api/v1/); listed for its docs page's own scripts and styles, served from here.
+    "ninja",
     "classifier",
     # The worker is a Django app only for its commands that run jobs in the shell's own
     # process (`manage.py evaluate`); the web never imports it otherwise.
@@ -169,8 +171,11 @@ if BEHIND_HTTPS_PROXY:
 
 # --- Celery -----------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
-# The database is the source of truth for jobs; Celery keeps no results.
+# The database is the source of truth for jobs; Celery keeps no results for them. Only what a
+# request waits for (the API's predict, a model export) keeps its answer, in Redis, briefly.
 CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", CELERY_BROKER_URL)
+CELERY_RESULT_EXPIRES = 300
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 # A job is acknowledged when it ends, not when it starts, and a worker holds one job at a
@@ -223,6 +228,21 @@ JOB_WEB_SWEEP_S = env_int("JOB_WEB_SWEEP_S", JOB_SWEEP_INTERVAL_S)
 PHOTO_MAX_BYTES = env_int("PHOTO_MAX_BYTES", 15 * 1024 * 1024)
 # Decoded size, checked from the header before decoding: a decompression bomb is refused.
 PHOTO_MAX_PIXELS = env_int("PHOTO_MAX_PIXELS", 40_000_000)
+
+# --- API (/api/v1/) ------------------------------------------------------------------------
+# How long POST /api/v1/predict waits for a worker's answer before saying 503.
+API_PREDICT_TIMEOUT_S = env_int("API_PREDICT_TIMEOUT_S", 30)
+# How long the checkpoint page's export download waits for a worker to write the bundle.
+EXPORT_TIMEOUT_S = env_int("EXPORT_TIMEOUT_S", 120)
+# Requests per token per minute (0: no limit); counted in Django's cache, so per web process
+# unless CACHES names a shared one.
+API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 600)
+
+# --- Outgoing webhooks ----------------------------------------------------------------------
+# Attempts per delivery, and the wait before the second (doubled for each one after).
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 5)
+WEBHOOK_RETRY_BASE_S = env_int("WEBHOOK_RETRY_BASE_S", 10)
+WEBHOOK_TIMEOUT_S = env_int("WEBHOOK_TIMEOUT_S", 10)
 
 LOGGING = {
     "version": 1,

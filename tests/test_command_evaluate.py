@@ -55,13 +55,13 @@ def test_the_printed_figures_equal_the_report_page_to_the_last_digit(db, trained
         return re.search(rf'id="{element_id}">([^<]+)<', page).group(1)
 
     assert f"accuracy {on_page('report-accuracy')}   loss {on_page('report-loss')}   ECE {on_page('report-ece')}" in out
-    page_rows = re.findall(r"<tr><td>([^<]+)</td><td>([^<]+)</td><td>([^<]+)</td><td>([^<]+)</td><td>(\d+)</td></tr>",
+    page_rows = re.findall(r"<tr><td>([^<]+)</td><td>([^<]+)</td><td>([^<]+)</td><td>([^<]+)</td><td>(\d+)</td>\s*<td",
                            page.split('id="per-class"')[1])
     assert len(page_rows) == 10
     for name, precision, recall, f1, support in page_rows:
         name = name.replace("&#x2F;", "/")
         assert re.search(rf"^{re.escape(name)}\s+{re.escape(precision)}\s+{re.escape(recall)}\s+{re.escape(f1)}"
-                         rf"\s+{support}$", out, re.M), name
+                         rf"\s+{support}\s", out, re.M), name
 
 
 def test_run_takes_the_runs_best_checkpoint(db, trained_weights, small_test_set):

@@ -89,7 +89,9 @@ def test_the_finetune_trains_from_the_parent_on_train_part_photos_only(parent, l
     run.refresh_from_db()
     assert run.status == JobStatus.SUCCEEDED, run.error
 
-    images, labels, weight = seen["extra_train"]
+    extra = seen["extra_train"]
+    images, labels, weight = extra.images, extra.labels, extra.weight
+    assert extra.balance == run.config["photo_balance"] == "class+source"
     train_part = [p for p in labelled_photos if not p.held_out and p.label is not None]
     held_out = [p for p in labelled_photos if p.held_out]
     assert labels.tolist() == [p.label for p in train_part] and weight == run.config["photo_weight"]

@@ -35,4 +35,4 @@ def test_a_finetune_run_page_shows_before_and_after(user_client):
     scored(child, "photos", correct=17, total=20)
     page = user_client.get(reverse("run_detail", args=[run.pk])).content.decode()
     assert "Before and after" in page and "with 2 labelled photos" in page
-    assert "40.00 %" in page and "85.00 %" in page and "+45.00 pp" in page
+    assert "8/20 (40.0 %" in page and "17/20 (85.0 %" in page and "+45.00 pp" in page

@@ -43,18 +43,19 @@ def shared_dir() -> Path:
     return Path(os.environ.get("SHARED_DIR") or REPO.parent / "shared")
 
 
-def trained_checkpoint(preset: str, seed: int = 0) -> Path:
-    """The best epoch of a full run of ``preset`` on Fashion-MNIST, trained once and cached."""
+def trained_checkpoint(preset: str, seed: int = 0, epochs: int | None = None) -> Path:
+    """The best epoch of a run of ``preset`` on Fashion-MNIST (its own epochs unless ``epochs``),
+    trained once and cached."""
     from dataset.fashion_mnist import training_data
     from engine.training import train
 
     # A fixed number of epochs (the preset's), not a time budget: the same weights on any machine.
-    config = TrainConfig.for_preset(preset, seed=seed, epochs=PRESETS[preset].epochs)
+    config = TrainConfig.for_preset(preset, seed=seed, epochs=epochs or PRESETS[preset].epochs)
     # The recipe's digest in the name: retuning a preset trains afresh instead of reusing old weights
     # (its description is words for people, left out so that rewording keeps the cache).
     settings = {k: v for k, v in dataclasses.asdict(config.recipe).items() if k != "description"}
     recipe = hashlib.sha256(repr(settings).encode()).hexdigest()[:8]
-    folder = CACHE_DIR / f"{preset}-{recipe}-seed{seed}"
+    folder = CACHE_DIR / (f"{preset}-{recipe}-seed{seed}" + (f"-e{epochs}" if epochs else ""))
     last = folder / f"epoch-{config.epochs:03d}.pt"
     if not last.exists():
         print(f"training a {preset} checkpoint ({config.epochs} epochs) into {folder} ...", file=sys.stderr)

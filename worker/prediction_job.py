@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from classifier.models import Photo, PredictionJob, PredictionScope, PredictionTarget, model_input_array
+from classifier.models import Checkpoint, Photo, PredictionJob, PredictionScope, PredictionTarget, model_input_array
 from classifier.services import jobs as job_services
 from classifier.services import photos as photo_services
+from engine.checkpoints import CheckpointRefused
 from engine.occlusion import occlusion_maps_batch
-from engine.prediction import load_predictor
+from engine.prediction import Predictor, load_predictor
 from worker.checkpoint_files import checkpoint_path
 
 CHUNK = 512  # photos read, predicted and written per step; each step is a heartbeat
@@ -54,3 +55,30 @@ def predict_and_record(job: PredictionJob) -> None:
             job=job, results=[(pk, [round(float(p), 6) for p in probs]) for (pk, _, _), probs in zip(rows, probabilities)],
             occlusion=maps,
         )
+
+
+# --- one image, answered at once (the API's predict) ----------------------------------------
+
+# The model last asked for, kept in this pool process: loading and hashing a checkpoint for
+# every request would cost more than the prediction. The key holds the sha256, and the weights
+# in memory are the bytes that were verified against it when they were loaded.
+_loaded: dict[tuple[int, str], Predictor] = {}
+
+
+def predictor_for(checkpoint: Checkpoint) -> Predictor:
+    key = (checkpoint.pk, checkpoint.sha256)
+    if key not in _loaded:
+        predictor = load_predictor(checkpoint_path(checkpoint), checkpoint.sha256, device="auto")
+        _loaded.clear()
+        _loaded[key] = predictor
+    return _loaded[key]
+
+
+def predict_one(checkpoint_id: int, model_input: bytes) -> list[float]:
+    """The ten probabilities for one stored-format 28x28 image (784 bytes), with the checkpoint's
+    own inference settings, rounded as prediction jobs store them for the gallery."""
+    checkpoint = Checkpoint.objects.filter(pk=checkpoint_id).first()
+    if checkpoint is None:
+        raise CheckpointRefused(f"Checkpoint #{checkpoint_id} no longer exists.")
+    probabilities = predictor_for(checkpoint).probabilities(model_input_array(model_input)[None])[0]
+    return [round(float(p), 6) for p in probabilities]

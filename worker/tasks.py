@@ -8,6 +8,7 @@ loaded and start in well under Celery's start-up deadline."""
 
 from __future__ import annotations
 
+import base64
 import logging
 import threading
 
@@ -16,9 +17,10 @@ from celery.signals import worker_ready
 from django.conf import settings
 from django.db import close_old_connections
 
-from classifier.models import EvaluationReport, LabelIssueJob, PredictionJob, TrainingRun
+from classifier.models import Checkpoint, EvaluationReport, LabelIssueJob, PredictionJob, TrainingRun
 from classifier.services import jobs as job_services
-from worker import evaluation_job, label_issues_job, prediction_job, training_job
+from engine.checkpoints import CheckpointRefused
+from worker import evaluation_job, export_job, label_issues_job, prediction_job, training_job, webhooks
 from worker.jobs import job_task
 
 logger = logging.getLogger(__name__)
@@ -46,6 +48,49 @@ def predict_photos(job: PredictionJob) -> None:
 def find_label_issues(job: LabelIssueJob) -> dict:
     """Score every labelled photo for how likely its label is wrong."""
     return label_issues_job.find_and_record(job)
+
+
+@shared_task(name="worker.tasks.predict_image", ignore_result=False, acks_late=False,
+             soft_time_limit=settings.API_PREDICT_TIMEOUT_S, time_limit=settings.API_PREDICT_TIMEOUT_S + 30)
+def predict_image(checkpoint_id: int, model_input_b64: str) -> dict:
+    """One image for the API, answered while its caller waits: not a job (nothing is recorded;
+    the caller gives up after API_PREDICT_TIMEOUT_S), so it keeps a result and is not acked late
+    (a worker that died mid-answer leaves a caller who has gone already)."""
+    try:
+        return {"probabilities": prediction_job.predict_one(checkpoint_id, base64.b64decode(model_input_b64))}
+    except CheckpointRefused as exc:
+        return {"error": str(exc)}
+    finally:
+        close_old_connections()
+
+
+@shared_task(name="worker.tasks.export_checkpoint", ignore_result=False, acks_late=False,
+             soft_time_limit=settings.EXPORT_TIMEOUT_S, time_limit=settings.EXPORT_TIMEOUT_S + 30)
+def export_checkpoint(checkpoint_id: int, storage_name: str) -> dict:
+    """The checkpoint's bundle as a zip in storage, for the download its page offers (the web
+    waits for it, as for predict_image)."""
+    try:
+        checkpoint = Checkpoint.objects.filter(pk=checkpoint_id).first()
+        if checkpoint is None:
+            return {"error": f"Checkpoint #{checkpoint_id} no longer exists."}
+        return {"name": export_job.bundle_store(checkpoint, storage_name)}
+    except CheckpointRefused as exc:
+        return {"error": str(exc)}
+    finally:
+        close_old_connections()
+
+
+@shared_task(name="worker.tasks.deliver_webhook", bind=True, acks_late=False, max_retries=None,
+             soft_time_limit=120, time_limit=150)
+def deliver_webhook(self, delivery_id: int) -> None:
+    """One attempt at a webhook delivery; another later, with backoff, until it is answered
+    2xx or WEBHOOK_MAX_ATTEMPTS are used (each attempt is recorded on the delivery)."""
+    try:
+        wait = webhooks.deliver(delivery_id)
+    finally:
+        close_old_connections()
+    if wait is not None:
+        raise self.retry(countdown=wait)
 
 
 @shared_task(name="worker.tasks.sweep_jobs")

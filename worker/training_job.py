@@ -20,7 +20,7 @@ from engine.checkpoints import load_verified_checkpoint
 from engine.config import Preset, TrainConfig
 from engine.hardware import describe_hardware, torch_version
 from engine.results import EpochResult, Progress
-from engine.training import SavedCheckpoint, train
+from engine.training import ExtraImages, SavedCheckpoint, train
 from worker.checkpoint_files import checkpoint_path, scratch_folder
 
 logger = logging.getLogger(__name__)
@@ -48,27 +48,31 @@ def checkpoint_weights(parent: Checkpoint, recipe: Preset) -> dict:
     return payload["model"]
 
 
-def snapshot_photos(run: TrainingRun) -> tuple[np.ndarray, np.ndarray] | None:
-    """The photos (28x28, as the model sees them) and labels frozen in the run's snapshot. Only
-    train-part photos can be in a snapshot; the filter on held_out makes sure of it again."""
+def snapshot_photos(run: TrainingRun, config: TrainConfig) -> ExtraImages | None:
+    """The photos (28x28, as the model sees them) and labels frozen in the run's snapshot, with
+    their sources, drawn as the config says. Only train-part photos can be in a snapshot; the
+    filter on held_out makes sure of it again."""
     if not run.photo_snapshot:
         return None
     wanted = dict(run.photo_snapshot)
-    stored = dict(Photo.objects.filter(pk__in=wanted, held_out=False).values_list("pk", "model_input"))
+    rows = Photo.objects.filter(pk__in=wanted, held_out=False).values_list("pk", "model_input", "source")
+    stored = {pk: data for pk, data, _ in rows}
+    sources = {pk: source for pk, _, source in rows}
     missing = sorted(set(wanted) - set(stored))
     if missing:
         raise job_services.JobRefused(f"{len(missing)} photo(s) of this run's snapshot are gone or held out: "
                                       f"{', '.join(map(str, missing[:10]))}")
     ids = sorted(wanted)
-    images = np.stack([model_input_array(stored[i]) for i in ids])
-    return images, np.asarray([wanted[i] for i in ids], dtype=np.int64)
+    return ExtraImages(images=np.stack([model_input_array(stored[i]) for i in ids]),
+                       labels=np.asarray([wanted[i] for i in ids], dtype=np.int64), weight=config.photo_weight,
+                       groups=[sources[i] for i in ids], balance=config.photo_balance)
 
 
 def train_and_record(run: TrainingRun) -> None:
     config = TrainConfig.from_dict(run.config)
     data = training_data(val_size=config.val_size, seed=config.seed, limit=config.limit)
     init_state = parent_weights(run)
-    photos = snapshot_photos(run) if config.with_photos else None
+    photos = snapshot_photos(run, config) if config.with_photos else None
     heartbeat = job_services.Heartbeat(run)
 
     def on_start(device, precision: str) -> None:
@@ -102,7 +106,7 @@ def train_and_record(run: TrainingRun) -> None:
             checkpoint_dir=scratch,
             on_start=on_start, on_plan=on_plan, on_progress=on_progress, on_epoch=on_epoch,
             init_state=init_state,
-            extra_train=(*photos, config.photo_weight) if photos is not None else None,
+            extra_train=photos,
         )
 
 

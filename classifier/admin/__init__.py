@@ -1,3 +1,3 @@
 """Admin registrations, one module per area."""
 
-from classifier.admin import photos, reports, runs  # noqa: F401
+from classifier.admin import photos, reports, runs, tokens, webhooks  # noqa: F401

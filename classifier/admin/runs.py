@@ -39,11 +39,12 @@ class CheckpointInline(admin.TabularInline):
 class TrainingRunAdmin(admin.ModelAdmin):
     list_display = ("id", "preset", "status", "progress_percent", "epochs_done", "created_by", "created_at",
                     "device", "page_link")
-    list_filter = ("status", "preset")
-    search_fields = ("id", "note", "created_by__username")
+    list_filter = ("status", "preset", "tags", ("archived_at", admin.EmptyFieldListFilter))
+    search_fields = ("id", "note", "created_by__username", "tags__name")
     inlines = [EpochLogInline, CheckpointInline]
     actions = [cancel_jobs, evaluate_best_checkpoints]
-    readonly_fields = [f.name for f in TrainingRun._meta.fields if f.name != "note"]
+    # Tags are set on the run's page (training_run_describe: parsed and normalised there).
+    readonly_fields = [f.name for f in TrainingRun._meta.fields if f.name != "note"] + ["tags"]
 
     @admin.display(description="progress")
     def progress_percent(self, run):

@@ -13,14 +13,41 @@ from PIL import Image
 
 from classifier.models.jobs import Job
 from classifier.models.runs import Checkpoint
+from classifier.models.tags import Tag
 from dataset.classes import CLASS_NAMES
 
 CLASS_CHOICES = list(enumerate(CLASS_NAMES))
+NO_SOURCE = "(source not given)"
 
 
 def model_input_array(data: bytes | memoryview) -> np.ndarray:
     """A stored 28x28 model input (784 bytes, row by row) as a uint8 array."""
     return np.frombuffer(bytes(data), dtype=np.uint8).reshape(28, 28)
+
+
+class PhotoBatchKind(models.TextChoices):
+    UPLOAD = "upload", "upload"
+    IMPORT = "import", "import"
+
+
+class PhotoBatch(models.Model):
+    """Photos that came in together: one visit to the upload page, or one `import_photos` run
+    (its manifest or folder in ``name``)."""
+
+    kind = models.CharField(max_length=16, choices=PhotoBatchKind.choices)
+    name = models.CharField(max_length=255, blank=True, help_text="the manifest or folder imported")
+    key = models.CharField(max_length=64, unique=True, help_text="the upload page's own key, so its photos join one batch")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="photo_batches")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        who = f" by {self.created_by}" if self.created_by else ""
+        what = f" of {self.name}" if self.name else ""
+        return f"{self.get_kind_display()}{what}{who}, {self.created_at:%Y-%m-%d %H:%M}"
 
 
 class Photo(models.Model):
@@ -45,6 +72,12 @@ class Photo(models.Model):
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                     related_name="photos")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # Where it came from: the batch it arrived in, and the shop, home or site it shows (an import
+    # manifest's source column, or what the uploader typed). Scorecards count per source, and a
+    # fine-tune spreads its draws over sources, so that the kind labelled most can't crowd out the rest.
+    batch = models.ForeignKey(PhotoBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="photos")
+    source = models.CharField(max_length=200, blank=True, db_index=True)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="photos")
 
     # The latest prediction (a prediction job writes all five together).
     predicted_label = models.PositiveSmallIntegerField(null=True, blank=True, choices=CLASS_CHOICES)
@@ -86,6 +119,10 @@ class Photo(models.Model):
 
     def __str__(self) -> str:
         return f"Photo #{self.pk} ({self.original_name or 'unnamed'})"
+
+    @property
+    def source_display(self) -> str:
+        return self.source or NO_SOURCE
 
     @property
     def split_name(self) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.core.files.storage import Storage
 from django.db import models
@@ -9,7 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from classifier import storage
-from classifier.models.jobs import Job
+from classifier.models.jobs import Job, JobStatus
+from classifier.models.tags import Tag
 from engine.config import TrainConfig
 
 
@@ -30,6 +33,12 @@ class TrainingRun(Job):
     preset = models.CharField(max_length=32)
     seed = models.BigIntegerField()
     note = models.CharField(max_length=200, blank=True)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="runs")
+    # Archived runs leave the run list (unless asked for) but keep everything: an experiment
+    # table stays readable without deleting what someone may want to compare with later.
+    archived_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    archived_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                    on_delete=models.SET_NULL, related_name="training_runs")
 
@@ -76,6 +85,18 @@ class TrainingRun(Job):
     def length_in_words(self) -> str:
         return TrainConfig.from_dict(self.config).length_in_words()
 
+    def time_left(self) -> timedelta | None:
+        """After its first epoch: the epochs still to go (from the steps left in its plan) at the
+        mean length of its finished epochs, validation included. Before that, the elapsed-time
+        guess every job has, which counts loading the data and any speed probe as training."""
+        if self.status != JobStatus.RUNNING or not self.plan or not self.plan.get("batches_per_epoch"):
+            return super().time_left()
+        finished = [e.seconds for e in self.epochs.all()]
+        if not finished:
+            return super().time_left()
+        epochs_left = (1 - self.progress) * self.plan["total_steps"] / self.plan["batches_per_epoch"]
+        return timedelta(seconds=max(0.0, epochs_left) * sum(finished) / len(finished))
+
     def training_seconds(self) -> float:
         """Time spent in training steps so far (what a budget counts), the speed probe included."""
         done = sum(e.train_seconds or 0.0 for e in self.epochs.all())
@@ -84,6 +105,10 @@ class TrainingRun(Job):
     @property
     def requester(self):
         return self.created_by
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
 
     def get_absolute_url(self) -> str:
         return reverse("run_detail", args=[self.pk])

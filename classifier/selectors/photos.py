@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-from django.db.models import Case, ExpressionWrapper, F, FloatField, Q, QuerySet, Value, When
+from django.db.models import Case, Count, ExpressionWrapper, F, FloatField, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
-from classifier.models import Checkpoint, JobStatus, LabelCorrection, Photo, PredictionJob, model_input_array
+from classifier.models import Checkpoint, JobStatus, LabelCorrection, Photo, PredictionJob, Tag, model_input_array
 from classifier.selectors.label_issues import label_issue_job_latest, photos_with_suspicion, suspects_filter
 from classifier.selectors.promotions import active_checkpoint
 from dataset.classes import NUM_CLASSES
@@ -80,6 +81,13 @@ def checkpoints_for_choice() -> QuerySet[Checkpoint]:
         "-run_id", "-epoch")
 
 
+NO_SOURCE_QUERY = "-"  # ?source=- : the photos nobody said the source of
+
+
+def _source_of(raw: str) -> str | None:
+    return None if raw == "" else "" if raw == NO_SOURCE_QUERY else raw
+
+
 @dataclass(frozen=True)
 class GalleryFilters:
     show: str = "all"
@@ -87,6 +95,9 @@ class GalleryFilters:
     predicted: int | None = None
     order: str = "confidence"
     split: str = ""
+    source: str | None = None  # None: any; "" the photos whose source nobody gave (NO_SOURCE_QUERY)
+    tag: str = ""
+    batch: int | None = None
 
     @classmethod
     def from_query(cls, query) -> GalleryFilters:
@@ -98,9 +109,11 @@ class GalleryFilters:
         show = query.get("show", "all")
         order = query.get("order", "confidence")
         split = query.get("split", "")
+        batch = query.get("batch", "")
         return cls(show=show if show in SHOW_CHOICES else "all", label=class_or_none("label"),
                    predicted=class_or_none("predicted"), order=order if order in ORDER_CHOICES else "confidence",
-                   split=split if split in SPLIT_CHOICES else "")
+                   split=split if split in SPLIT_CHOICES else "", source=_source_of(query.get("source", "")),
+                   tag=query.get("tag", "").strip().lower(), batch=int(batch) if batch.isdigit() else None)
 
     def as_query(self) -> dict[str, str]:
         query = {"show": self.show, "order": self.order}
@@ -110,6 +123,12 @@ class GalleryFilters:
             query["predicted"] = str(self.predicted)
         if self.split:
             query["split"] = self.split
+        if self.source is not None:
+            query["source"] = self.source or NO_SOURCE_QUERY
+        if self.tag:
+            query["tag"] = self.tag
+        if self.batch is not None:
+            query["batch"] = str(self.batch)
         return query
 
 
@@ -133,14 +152,35 @@ def photos_for_gallery(*, filters: GalleryFilters = GalleryFilters()) -> QuerySe
         photos = photos.filter(predicted_label=filters.predicted)
     if filters.split:
         photos = photos.filter(held_out=filters.split == "held-out")
+    if filters.source is not None:
+        photos = photos.filter(source=filters.source)
+    if filters.tag:
+        photos = photos.filter(tags__name=filters.tag)
+    if filters.batch is not None:
+        photos = photos.filter(batch_id=filters.batch)
     if filters.order == "useful":
         photos = photos.annotate(usefulness=USEFULNESS)
     return photos.order_by(*_ORDERINGS[filters.order])
 
 
 def photo_get(*, photo_id: int) -> Photo:
-    return get_object_or_404(Photo.objects.select_related("uploaded_by", "labelled_by", "predicted_by__run"),
+    return get_object_or_404(Photo.objects.select_related("uploaded_by", "labelled_by", "predicted_by__run",
+                                                          "batch__created_by").prefetch_related("tags"),
                              pk=photo_id)
+
+
+def photo_sources() -> list[tuple[str, int]]:
+    """(source, photos) for the gallery's filter, most photos first; "" is the photos without one."""
+    return list(Photo.objects.values_list("source").annotate(n=Count("pk")).order_by("-n", "source"))
+
+
+def photo_tag_names() -> list[str]:
+    return list(Tag.objects.filter(photos__isnull=False).distinct().order_by("name").values_list("name", flat=True))
+
+
+def photo_sources_of(photo_ids: Iterable[int]) -> dict[int, str]:
+    """Each photo's source by id ("" where none was given): what scorecards group by."""
+    return dict(Photo.objects.filter(pk__in=list(photo_ids)).values_list("pk", "source"))
 
 
 def correction_get(*, correction_id: int) -> LabelCorrection:

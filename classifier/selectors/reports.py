@@ -17,6 +17,7 @@ from django.urls import reverse
 from classifier.charts import diff_style, heat_style, reliability_diagram
 from classifier.models import EvaluationReport, JobStatus, TrainingRun
 from classifier.selectors.photos import PHOTOS_EVAL_SET, photo_sample_image_url
+from classifier.selectors.scorecards import DomainScore, Share
 from dataset.eval_sets import FMNIST_TEST
 
 MISTAKES_SHOWN = 24
@@ -42,6 +43,12 @@ def reports_comparable(*, report: EvaluationReport) -> list[EvaluationReport]:
     """Succeeded reports on the same dataset, the ones a comparison with this one makes sense for."""
     return list(_reports().filter(dataset_name=report.dataset_name, status=JobStatus.SUCCEEDED)
                 .exclude(pk=report.pk))
+
+
+def report_existing(*, checkpoint, dataset_name: str) -> EvaluationReport | None:
+    """The latest succeeded report of this checkpoint's very file on this dataset, if any."""
+    return (_reports().filter(checkpoint=checkpoint, checkpoint_sha256=checkpoint.sha256, dataset_name=dataset_name,
+                              status=JobStatus.SUCCEEDED).order_by("-finished_at", "-pk").first())
 
 
 def reports_succeeded() -> list[EvaluationReport]:
@@ -136,12 +143,23 @@ def confusion_cell_samples(*, report: EvaluationReport, true_class: int, predict
 
 @dataclass(frozen=True)
 class ClassRow:
+    """None for a class the dataset has no images of: there is nothing to score it on."""
+
     index: int
     name: str
-    precision: float
-    recall: float
-    f1: float
+    precision: float | None
+    recall: float | None
+    f1: float | None
     support: int
+
+    @property
+    def present(self) -> bool:
+        return self.support > 0
+
+    @property
+    def recognised(self) -> Share:
+        """Its images the model got right, with a 95 % interval: recall, as a count."""
+        return Share(round((self.recall or 0) * self.support), self.support)
 
 
 @dataclass(frozen=True)
@@ -166,8 +184,24 @@ class MatrixRow:
 
 
 def report_classes(*, report: EvaluationReport) -> list[ClassRow]:
-    return [ClassRow(index=i, name=name, **report.metrics["per_class"][i])
-            for i, name in enumerate(report.class_names)]
+    """Per class; a class with no images in the set gets no score (reports stored before
+    engine.metrics said so carry zeros there, read as None here all the same)."""
+    rows = []
+    for i, name in enumerate(report.class_names):
+        scores = report.metrics["per_class"][i]
+        present = scores["support"] > 0
+        rows.append(ClassRow(index=i, name=name, support=scores["support"],
+                             **{k: scores[k] if present else None for k in ("precision", "recall", "f1")}))
+    return rows
+
+
+def report_macro(*, report: EvaluationReport) -> dict:
+    """Unweighted means over the classes the set has images of (a photo set may lack some),
+    with how many those are."""
+    present = [row for row in report_classes(report=report) if row.present]
+    means = {k: (sum(getattr(row, k) for row in present) / len(present) if present else None)
+             for k in ("precision", "recall", "f1")}
+    return {**means, "classes": len(present), "of": len(report.class_names)}
 
 
 def report_confusion(*, report: EvaluationReport) -> list[MatrixRow]:
@@ -190,10 +224,13 @@ def report_page_data(*, report: EvaluationReport) -> dict:
     calibration = report.metrics["calibration"]
     return {
         "classes": report_classes(report=report),
+        "macro": report_macro(report=report),
         "confusion": report_confusion(report=report),
         "reliability": reliability_diagram(bins=calibration["bins"], ece=calibration["ece"]),
         "mistakes": report_mistakes(report=report),
         "mistake_count": report.n_samples - sum(report.confusion_matrix[i][i] for i in range(len(report.class_names))),
+        "overall": (domain := DomainScore(dataset_name=report.dataset_name, label=report.dataset_label, report=report)).share,
+        "sources": domain.sources,
     }
 
 
@@ -215,7 +252,7 @@ def report_figures(*, report: EvaluationReport) -> dict:
         "class_names": report.class_names,
         "per_class": [{"class": row.name, "precision": row.precision, "recall": row.recall, "f1": row.f1,
                        "support": row.support} for row in report_classes(report=report)],
-        "macro": report.metrics.get("macro"),
+        "macro": report_macro(report=report),
         "confusion_matrix": report.confusion_matrix,
         "calibration": report.metrics.get("calibration"),
         "device": report.device,
@@ -230,9 +267,11 @@ def report_figures(*, report: EvaluationReport) -> dict:
 @dataclass(frozen=True)
 class ClassDiff:
     name: str
-    a: float  # recall: the share of the class's images recognised
-    b: float
-    diff: float
+    a: float | None  # recall: the share of the class's images recognised; None: no images of it
+    b: float | None
+    diff: float | None  # None: either has no images of the class, or the sets differ
+    a_n: int
+    b_n: int
 
 
 @dataclass(frozen=True)
@@ -250,31 +289,62 @@ class Comparison:
     a: EvaluationReport
     b: EvaluationReport
     same_dataset: bool
-    accuracy_diff: float
+    accuracy_diff: float | None  # None when the sets differ: the difference would mix models with data
     classes: list[ClassDiff]
-    matrix: list[MatrixRow]  # cells are DiffCells
+    matrix: list[MatrixRow] | None  # cells are DiffCells; None when the sets differ
+
+
+def reports_compare_defaults(*, choices: list[EvaluationReport], a_id: int | None,
+                             b_id: int | None) -> tuple[int | None, int | None]:
+    """What the compare form preselects: two different reports, the second on the first's
+    dataset (same images) when there is one: by default the newest such pair, older as A."""
+    if not choices:
+        return None, None
+    by_id = {r.pk: r for r in choices}
+    a = by_id.get(a_id)
+    if a is None:
+        # The newest report that has an older one on the same images, else the second newest.
+        a = next((r for i, r in enumerate(choices) if any(
+            o.dataset_name == r.dataset_name and o.dataset_fingerprint == r.dataset_fingerprint
+            for o in choices[i + 1:])), None)
+        if a is None:
+            return (choices[1].pk, choices[0].pk) if len(choices) > 1 else (choices[0].pk, None)
+        b = next(o for o in choices[choices.index(a) + 1:]
+                 if o.dataset_name == a.dataset_name and o.dataset_fingerprint == a.dataset_fingerprint)
+        return b.pk, a.pk
+    if b_id in by_id and b_id != a.pk:
+        return a.pk, b_id
+    others = [r for r in choices if r.pk != a.pk]
+    same = [r for r in others if r.dataset_name == a.dataset_name and r.dataset_fingerprint == a.dataset_fingerprint]
+    pick = same or others
+    return a.pk, pick[0].pk if pick else None
 
 
 def reports_compare(*, a: EvaluationReport, b: EvaluationReport) -> Comparison:
+    """B against A. Only on the same images (same dataset, same fingerprint) are differences
+    given; otherwise both are shown side by side and the comparison says why there is no diff."""
     if not (a.succeeded and b.succeeded):
         raise Http404("only succeeded reports can be compared")
     if a.class_names != b.class_names:
         raise Http404("these reports score different classes")
     names = a.class_names
-    classes = [ClassDiff(name=name, a=a.metrics["per_class"][i]["recall"], b=b.metrics["per_class"][i]["recall"],
-                         diff=b.metrics["per_class"][i]["recall"] - a.metrics["per_class"][i]["recall"])
-               for i, name in enumerate(names)]
-    diffs = [[b.confusion_matrix[t][p] - a.confusion_matrix[t][p] for p in range(len(names))]
-             for t in range(len(names))]
-    largest = max((abs(d) for row in diffs for d in row), default=0)
-    matrix = [
-        MatrixRow(index=t, name=names[t], total=sum(b.confusion_matrix[t]) - sum(a.confusion_matrix[t]), cells=[
-            DiffCell(true_class=t, predicted_class=p, a=a.confusion_matrix[t][p], b=b.confusion_matrix[t][p],
-                     diff=d, style=diff_style(d, largest=largest, diagonal=t == p))
-            for p, d in enumerate(row)
-        ])
-        for t, row in enumerate(diffs)
-    ]
-    return Comparison(a=a, b=b, same_dataset=a.dataset_name == b.dataset_name and
-                      a.dataset_fingerprint == b.dataset_fingerprint,
-                      accuracy_diff=b.accuracy - a.accuracy, classes=classes, matrix=matrix)
+    same = a.dataset_name == b.dataset_name and a.dataset_fingerprint == b.dataset_fingerprint
+    a_rows, b_rows = report_classes(report=a), report_classes(report=b)
+    classes = [ClassDiff(name=name, a=ra.recall, b=rb.recall, a_n=ra.support, b_n=rb.support,
+                         diff=rb.recall - ra.recall if same and ra.present and rb.present else None)
+               for name, ra, rb in zip(names, a_rows, b_rows)]
+    matrix = None
+    if same:
+        diffs = [[b.confusion_matrix[t][p] - a.confusion_matrix[t][p] for p in range(len(names))]
+                 for t in range(len(names))]
+        largest = max((abs(d) for row in diffs for d in row), default=0)
+        matrix = [
+            MatrixRow(index=t, name=names[t], total=sum(b.confusion_matrix[t]) - sum(a.confusion_matrix[t]), cells=[
+                DiffCell(true_class=t, predicted_class=p, a=a.confusion_matrix[t][p], b=b.confusion_matrix[t][p],
+                         diff=d, style=diff_style(d, largest=largest, diagonal=t == p))
+                for p, d in enumerate(row)
+            ])
+            for t, row in enumerate(diffs)
+        ]
+    return Comparison(a=a, b=b, same_dataset=same, accuracy_diff=b.accuracy - a.accuracy if same else None,
+                      classes=classes, matrix=matrix)

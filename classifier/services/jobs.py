@@ -33,6 +33,7 @@ from classifier.models import (
     PredictionJob,
     TrainingRun,
 )
+from classifier.services.webhooks import webhooks_job_finished, webhooks_resend_due
 from fmnistsite.celery import app
 
 logger = logging.getLogger(__name__)
@@ -163,7 +164,10 @@ def _finish(job: Job, status: str, **fields) -> bool:
 
 def job_succeed(*, job: Job, **fields) -> bool:
     """Mark a running job succeeded, storing its result fields in the same update."""
-    return _finish(job, JobStatus.SUCCEEDED, progress=1.0, **fields)
+    done = _finish(job, JobStatus.SUCCEEDED, progress=1.0, **fields)
+    if done:
+        webhooks_job_finished(job=job)
+    return done
 
 
 def job_mark_cancelled(*, job: Job) -> bool:
@@ -175,8 +179,11 @@ def job_fail(*, job: Job, error: str, detail: str = "") -> bool:
     """Mark a job failed with a one-line reason for its page (and the traceback for staff),
     whether it was running or never started."""
     reason = " ".join(error.split())[:1000] or "failed"
-    return bool(_rows(job).filter(status__in=(JobStatus.QUEUED, JobStatus.RUNNING)).update(
+    failed = bool(_rows(job).filter(status__in=(JobStatus.QUEUED, JobStatus.RUNNING)).update(
         status=JobStatus.FAILED, finished_at=timezone.now(), error=reason, error_detail=detail))
+    if failed:
+        webhooks_job_finished(job=job)
+    return failed
 
 
 # --- people ---------------------------------------------------------------------------------
@@ -267,6 +274,9 @@ def jobs_sweep(*, stale_after_s: int | None = None) -> SweepResult:
         for job in model.objects.filter(_resend_due(now), status=JobStatus.QUEUED).only("pk", "sends", "sent_at"):
             if job_send(job=job):
                 result.add("resent", job)
+    resent_deliveries = webhooks_resend_due()
+    if resent_deliveries:
+        logger.warning("sweep: %d webhook deliveries sent to the queue again", resent_deliveries)
     if result:
         logger.warning("sweep: %s", " | ".join(result.lines()))
     return result
@@ -291,6 +301,7 @@ def _sweep_silent(job: Job, cutoff, now, result: SweepResult) -> None:
              + (f" It was tried {job.attempts} times." if job.resumable else ""))
     if silent.update(status=JobStatus.FAILED, finished_at=now, error=error):
         result.add("failed", job)
+        webhooks_job_finished(job=job)
 
 
 def jobs_sweep_if_due() -> None:

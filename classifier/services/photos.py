@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
@@ -33,9 +33,12 @@ from classifier.models import (
     JobStatus,
     LabelCorrection,
     Photo,
+    PhotoBatch,
+    PhotoBatchKind,
     PredictionJob,
     PredictionScope,
     PredictionTarget,
+    Tag,
 )
 from classifier.selectors.photos import checkpoint_for_prediction
 from classifier.services.jobs import job_alive, job_enqueue, job_heartbeat
@@ -48,6 +51,7 @@ from dataset.photos import (
     flatten_alpha,
     open_photo,
     orient,
+    preprocess,
     preprocess_with_box,
     working_copy,
 )
@@ -128,8 +132,77 @@ def _nearest_duplicate(signature) -> Photo | None:
     return Photo.objects.only("pk", "held_out", "duplicate_group").get(pk=rows[best][0])
 
 
-def photo_upload(*, file: File, user: AbstractBaseUser | None) -> Photo:
-    """Decode, check and store one photo with its thumbnail and 28x28 model input.
+# --- where photos come from ----------------------------------------------------------------
+
+SOURCE_MAX = 200
+TAG_MAX = 50
+_BATCH_KEY = re.compile(r"^[A-Za-z0-9-]{8,40}$")
+
+
+def photo_batch_for_upload(*, key: str, user: AbstractBaseUser | None) -> PhotoBatch:
+    """The batch of one visit to the upload page: the page sends its key with every file it
+    uploads, so the photos of one visit share a batch. A key that isn't the page's own (bad or
+    missing) starts a batch of its own, never joins someone else's."""
+    owner = user.pk if user is not None and user.pk else 0
+    if not _BATCH_KEY.match(key or ""):
+        key = secrets.token_hex(16)
+    batch, _ = PhotoBatch.objects.get_or_create(
+        key=f"upload-{owner}-{key}", defaults={"kind": PhotoBatchKind.UPLOAD, "created_by": user})
+    return batch
+
+
+def photo_batch_for_import(*, name: str, user: AbstractBaseUser | None) -> PhotoBatch:
+    return PhotoBatch.objects.create(kind=PhotoBatchKind.IMPORT, name=name[:255], created_by=user,
+                                     key=f"import-{secrets.token_hex(16)}")
+
+
+def clean_source(text: str) -> str:
+    return " ".join((text or "").split())[:SOURCE_MAX]
+
+
+def parse_tags(text: str | Iterable[str]) -> list[str]:
+    """'worn, Low light,,worn' -> ['low light', 'worn']: comma-separated, trimmed, lower case,
+    each once. A tag over 50 characters is refused (ValidationError), not cut."""
+    parts = text.split(",") if isinstance(text, str) else list(text)
+    names = sorted({" ".join(part.split()).lower() for part in parts} - {""})
+    too_long = [name for name in names if len(name) > TAG_MAX]
+    if too_long:
+        raise ValidationError(f"A tag is at most {TAG_MAX} characters: {too_long[0][:60]!r} is longer.")
+    return names
+
+
+def photo_tags_set(*, photo: Photo, tags: Iterable[str]) -> list[str]:
+    """Replace the photo's tags by ``tags`` (already parsed); returns them."""
+    names = parse_tags(tags)
+    photo.tags.set([Tag.objects.get_or_create(name=name)[0] for name in names])
+    return names
+
+
+def _read_upload(file: File) -> bytes:
+    data = _read_capped(file, settings.PHOTO_MAX_BYTES)
+    if not data:
+        raise PhotoRejected("is empty")
+    return data
+
+
+def _decode(data: bytes) -> Image.Image:
+    try:
+        return open_photo(data, max_pixels=settings.PHOTO_MAX_PIXELS)
+    except PhotoUnreadable as exc:
+        raise PhotoRejected(str(exc)) from None
+
+
+def photo_model_input(*, file: File) -> np.ndarray:
+    """The 28x28 image the model would see of this file, made exactly as photo_upload makes it
+    and refused for the same reasons (a photo already in the gallery aside); nothing is stored."""
+    with _decode(_read_upload(file)) as image:
+        return preprocess(orient(image))
+
+
+def photo_upload(*, file: File, user: AbstractBaseUser | None, batch: PhotoBatch | None = None,
+                 source: str = "", tags: Iterable[str] = ()) -> Photo:
+    """Decode, check and store one photo with its thumbnail and 28x28 model input, recording
+    the batch it came in, its source and its tags (parsed by parse_tags).
 
     Raises PhotoRejected (and stores nothing) for a file that is too large, not a JPEG, PNG
     or WebP image, truncated, a decompression bomb, or already in the gallery. The files and
@@ -137,18 +210,13 @@ def photo_upload(*, file: File, user: AbstractBaseUser | None) -> Photo:
 
     A near-duplicate of a stored photo joins its group and its side of the split (a photo that
     looks like two groups joins the nearer; `manage.py group_photos` regroups everything)."""
-    data = _read_capped(file, settings.PHOTO_MAX_BYTES)
-    if not data:
-        raise PhotoRejected("is empty")
+    tags = parse_tags(tags)  # a bad tag refuses the photo before anything is stored
+    data = _read_upload(file)
     sha256 = hashlib.sha256(data).hexdigest()
     existing = _duplicate_of(sha256)
     if existing is not None:
         raise PhotoRejected(f"is already in the gallery as photo #{existing.pk}", existing=existing)
-    try:
-        image = open_photo(data, max_pixels=settings.PHOTO_MAX_PIXELS)
-    except PhotoUnreadable as exc:
-        raise PhotoRejected(str(exc)) from None
-    with image:
+    with _decode(data) as image:
         upright = orient(image)
         flat, alpha = flatten_alpha(upright)
         original, suffix = _encode_original(flat, alpha)
@@ -166,14 +234,17 @@ def photo_upload(*, file: File, user: AbstractBaseUser | None) -> Photo:
             group = (twin.duplicate_group or twin.pk) if twin is not None else None
             photo = Photo.objects.create(
                 original=written[0], thumbnail=written[1], model_input=model_input.tobytes(),
-                model_input_box=[round(v, 5) for v in box], preprocess_version=PREPROCESS_VERSION, original_name=display_name(file.name),
-                sha256=sha256, stored_sha256=hashlib.sha256(original).hexdigest(),
+                model_input_box=[round(v, 5) for v in box], preprocess_version=PREPROCESS_VERSION,
+                original_name=display_name(file.name), sha256=sha256, stored_sha256=hashlib.sha256(original).hexdigest(),
                 width=upright.width, height=upright.height, uploaded_by=user,
                 held_out=twin.held_out if twin is not None else is_held_out(sha256),
                 signature=near_duplicates.signature_bytes(signature), duplicate_group=group,
+                batch=batch, source=clean_source(source),
             )
             if twin is not None and twin.duplicate_group is None:
                 Photo.objects.filter(pk=twin.pk).update(duplicate_group=twin.pk)
+            if tags:
+                photo_tags_set(photo=photo, tags=tags)
     except BaseException as exc:
         for name in written:
             default_storage.delete(name)

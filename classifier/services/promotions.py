@@ -12,8 +12,9 @@ from django.db import transaction
 from classifier.models import Checkpoint, JobStatus, Photo, PredictionScope, Promotion
 from classifier.selectors.promotions import promotion_latest
 from classifier.selectors.runs import checkpoint_file_problem
-from classifier.selectors.scorecards import checkpoint_scorecard, promotion_warnings, scorecard_snapshot
+from classifier.selectors.scorecards import checkpoint_scorecard, promotion_review, scorecard_snapshot
 from classifier.services.photos import photos_predict
+from classifier.services.webhooks import webhooks_promotion
 
 logger = logging.getLogger(__name__)
 
@@ -49,16 +50,19 @@ def checkpoint_promote(*, checkpoint: Checkpoint, user: AbstractBaseUser, reason
     if current is not None and current.pk == checkpoint.pk:
         raise ValidationError("This checkpoint is already the active model.")
     candidate_card, active_card = checkpoint_scorecard(checkpoint=checkpoint), checkpoint_scorecard(checkpoint=current)
-    warnings = promotion_warnings(candidate=candidate_card, active=active_card)
+    review = promotion_review(candidate=candidate_card, active=active_card)
+    warnings = review.warnings
     if warnings and not acknowledge_warnings:
         raise ValidationError("Read the warnings and confirm to promote anyway: " + " ".join(warnings))
     promotion = Promotion.objects.create(
         checkpoint=checkpoint, previous=current, promoted_by=user, reason=reason, rolls_back=rolls_back,
-        scorecard={"candidate": scorecard_snapshot(candidate_card), "previous": scorecard_snapshot(active_card)},
+        scorecard={"candidate": scorecard_snapshot(candidate_card), "previous": scorecard_snapshot(active_card),
+                   "within_noise": review.notes},
         warnings=warnings,
     )
     logger.info("checkpoint %s promoted by %s (was %s): %s", checkpoint.pk, user, current and current.pk, reason)
     transaction.on_commit(lambda: _on_new_active_model(checkpoint, user))
+    webhooks_promotion(promotion=promotion)
     return promotion
 
 

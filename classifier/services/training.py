@@ -16,8 +16,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
+from django.utils.text import slugify
 
-from classifier.models import Checkpoint, EpochLog, JobStatus, TrainingRun
+from classifier.models import Checkpoint, EpochLog, JobStatus, Tag, TrainingRun
 from classifier.selectors.photos import photos_training_snapshot
 from classifier.services.jobs import JobLost, job_enqueue
 from classifier.storage import checkpoint_storage
@@ -49,11 +50,7 @@ def training_run_create_finetune(*, created_by: AbstractBaseUser | None, parent:
         raise PermissionDenied("only staff can start fine-tunes")
     if parent.run.status != JobStatus.SUCCEEDED:
         raise ValidationError("fine-tune a checkpoint of a succeeded run")
-    try:
-        config = TrainConfig.for_finetune(parent.run.config, finetune_from=parent.pk, with_photos=with_photos,
-                                          **overrides)
-    except ConfigError as exc:
-        raise ValidationError(str(exc)) from None
+    config = finetune_config(parent=parent, with_photos=with_photos, **overrides)
     snapshot = photos_training_snapshot() if with_photos else []
     if with_photos and not snapshot:
         raise ValidationError("no labelled photos in the train part yet: label some photos first "
@@ -68,6 +65,16 @@ def training_run_create_finetune(*, created_by: AbstractBaseUser | None, parent:
     logger.info("fine-tune run %s of checkpoint %s queued by %s with %d photos", run.pk, parent.pk, created_by,
                 len(snapshot))
     return run
+
+
+def finetune_config(*, parent: Checkpoint, with_photos: bool, **overrides) -> TrainConfig:
+    """What a fine-tune of ``parent`` would train with (blank overrides: the fine-tune defaults);
+    ValidationError with the reason when it can't be trained."""
+    try:
+        return TrainConfig.for_finetune(parent.run.config, finetune_from=parent.pk, with_photos=with_photos,
+                                        **overrides)
+    except ConfigError as exc:
+        raise ValidationError(str(exc)) from None
 
 
 def snapshot_fingerprint(snapshot: list[tuple[int, str, int]]) -> str:
@@ -131,7 +138,61 @@ def _prune_checkpoints(run: TrainingRun) -> None:
             transaction.on_commit(lambda name=name, storage=storage: storage.delete(name))
 
 
+MAX_TAGS = 12
+
+
+def tags_parse(text: str) -> list[str]:
+    """"baseline, LR sweep" -> ["baseline", "lr-sweep"]: commas separate tags; each becomes a
+    lower-case slug. A tag that has no letter or digit left is refused with its text."""
+    tags: list[str] = []
+    for raw in text.split(","):
+        if not raw.strip():
+            continue
+        tag = slugify(raw.strip(), allow_unicode=True)[:40]
+        if not tag:
+            raise ValidationError(f"{raw.strip()!r} is not a usable tag: use letters, digits, - or _.")
+        if tag not in tags:
+            tags.append(tag)
+    if len(tags) > MAX_TAGS:
+        raise ValidationError(f"at most {MAX_TAGS} tags a run ({len(tags)} given)")
+    return tags
+
+
+def training_run_can_edit(*, run: TrainingRun, user: AbstractBaseUser) -> bool:
+    """Its note, tags and archiving: whoever started the run, or staff."""
+    return user.is_authenticated and (user.is_staff or (run.created_by_id is not None and run.created_by_id == user.pk))
+
+
+def _require_edit(run: TrainingRun, user: AbstractBaseUser) -> None:
+    if not training_run_can_edit(run=run, user=user):
+        raise PermissionDenied(f"only staff or whoever started run #{run.pk} can change it")
+
+
+@transaction.atomic
+def training_run_describe(*, run: TrainingRun, user: AbstractBaseUser, note: str, tags: list[str]) -> TrainingRun:
+    """Set the run's note and tags (tags as tags_parse gives them); staff or its owner."""
+    _require_edit(run, user)
+    run.note = note.strip()[:200]
+    run.save(update_fields=["note"])
+    run.tags.set([Tag.objects.get_or_create(name=name)[0] for name in tags])
+    logger.info("run %s described by %s: %r, tags %s", run.pk, user, run.note, tags)
+    return run
+
+
+def training_run_archive(*, run: TrainingRun, user: AbstractBaseUser, archived: bool) -> TrainingRun:
+    """Hide the run from the run list (``archived``) or bring it back; nothing is deleted.
+    Staff or its owner; an active run can't be archived (it would vanish while it trains)."""
+    _require_edit(run, user)
+    if archived and run.is_active:
+        raise ValidationError(f"run #{run.pk} is {run.status}: cancel it or let it finish before archiving it")
+    run.archived_at, run.archived_by = (timezone.now(), user) if archived else (None, None)
+    run.save(update_fields=["archived_at", "archived_by"])
+    logger.info("run %s %s by %s", run.pk, "archived" if archived else "unarchived", user)
+    return run
+
+
 __all__ = [
-    "snapshot_fingerprint", "training_run_create", "training_run_create_finetune", "training_run_record_environment",
+    "finetune_config", "snapshot_fingerprint", "tags_parse", "training_run_archive", "training_run_can_edit", "training_run_describe",
+    "training_run_create", "training_run_create_finetune", "training_run_record_environment",
     "training_run_record_epoch", "training_run_record_plan",
 ]

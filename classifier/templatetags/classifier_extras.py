@@ -90,3 +90,44 @@ def can_cancel(job, user) -> bool:
 @register.filter
 def milliseconds(seconds: float | None) -> str:
     return "" if seconds is None else f"{seconds * 1000:.0f} ms"
+
+
+@register.filter
+def can_edit(run, user) -> bool:
+    """{% if run|can_edit:user %}: whether to offer this user the run's note, tags and archiving."""
+    from classifier.services.training import training_run_can_edit
+
+    return training_run_can_edit(run=run, user=user)
+
+
+@register.filter
+def intcomma_plain(value: int | None) -> str:
+    """55000 -> '55,000' (without django.contrib.humanize's locale rules)."""
+    return "" if value is None else f"{int(value):,}"
+
+
+@register.inclusion_tag("classifier/_figure_downloads.html")
+def figure_downloads(url_name: str, *args, query: str = "", label: str = ""):
+    """Links to download one figure as PNG, SVG and PDF, for a slide and for a paper:
+    {% figure_downloads "report_figure" report.pk "confusion" label="confusion matrix" %}."""
+    from django.urls import reverse
+
+    from classifier.figures import FORMATS, STYLES
+
+    extra = f"&{query}" if query else ""
+    return {"label": label, "styles": [
+        {"name": style, "links": [{"fmt": fmt.upper(), "url": f"{reverse(url_name, args=[*args, fmt])}?style={style}{extra}"}
+                                  for fmt in FORMATS]}
+        for style in STYLES]}
+
+
+@register.filter
+def interval(share: float | None, n: int | None) -> str:
+    """{{ report.accuracy|interval:report.n_samples }}: '89.1–91.2 %', the 95 % Wilson interval of
+    a share measured on n samples ('' when there is none)."""
+    from engine.metrics import wilson_interval
+
+    if share is None or not n:
+        return ""
+    low, high = wilson_interval(round(share * n), int(n))
+    return f"{low * 100:.1f}–{high * 100:.1f} %"

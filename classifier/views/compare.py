@@ -1,3 +1,5 @@
+from urllib.parse import urlencode
+
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 
@@ -9,4 +11,5 @@ def runs_compare_view(request):
     """?runs=3&runs=5[&runs=...]: two or more runs side by side."""
     run_ids = [int(v) for v in request.GET.getlist("runs") if v.isdigit()]
     comparison = runs_compare(run_ids=run_ids) if len(set(run_ids)) >= 2 else None
-    return render(request, "classifier/runs_compare.html", {"comparison": comparison, "run_ids": run_ids})
+    return render(request, "classifier/runs_compare.html", {
+        "comparison": comparison, "run_ids": run_ids, "runs_query": urlencode([("runs", pk) for pk in run_ids])})

@@ -24,10 +24,11 @@ _KEPT = {
 def say_queued(request, job: Job, text: str) -> None:
     """Tell the user their job is queued, or, when the queue could not be reached, that it is
     kept and will be sent once the queue is back (never a 500)."""
+    # "while-queued": the page's live script drops the message once the job has moved on.
     if job_services.job_send_failed(job):
-        messages.warning(request, f"{text} {job_services.QUEUE_UNREACHABLE}")
+        messages.warning(request, f"{text} {job_services.QUEUE_UNREACHABLE}", extra_tags="while-queued")
     else:
-        messages.success(request, text)
+        messages.success(request, text, extra_tags="while-queued")
 
 
 def _get_job(kind: str, job_id: int) -> Job:
@@ -49,7 +50,10 @@ def job_cancel(request, kind: str, job_id: int):
         raise PermissionDenied(f"Only staff or whoever started it can cancel {what}.")
     if request.method == "POST":
         job = job_services.job_cancel(job=job, user=request.user)
-        messages.info(request, f"{what.capitalize()}: {'cancelled' if job.is_finished else 'cancel requested'}.")
+        if job.is_finished:
+            messages.info(request, f"{what.capitalize()}: cancelled.")
+        else:  # "while-active": gone from the page once the job has stopped
+            messages.info(request, f"{what.capitalize()}: cancel requested.", extra_tags="while-active")
         return redirect(job.get_absolute_url())
     return render(request, "classifier/job_cancel.html", {"job": job, "what": what, "kept": _KEPT.get(kind, "")})
 

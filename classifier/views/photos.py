@@ -8,6 +8,7 @@ files, with the content type we wrote them with.
 from __future__ import annotations
 
 import io
+import secrets
 
 from django.conf import settings
 from django.contrib import messages
@@ -59,10 +60,20 @@ def _prediction_note(job) -> str:
     return f"Queued for prediction (job #{job.pk}); the gallery updates by itself when it is done."
 
 
-def _upload_one(file, user) -> dict:
+def _upload_origin(request) -> dict:
+    """Where this upload's photos come from, as the upload form says: its batch (the page's key),
+    the source and the tags typed in. ValidationError for a tag that is too long."""
+    return {
+        "batch": photo_services.photo_batch_for_upload(key=request.POST.get("batch", ""), user=request.user),
+        "source": request.POST.get("source", ""),
+        "tags": photo_services.parse_tags(request.POST.get("tags", "")),
+    }
+
+
+def _upload_one(file, user, origin: dict) -> dict:
     name = photo_services.display_name(file.name)
     try:
-        photo = photo_services.photo_upload(file=file, user=user)
+        photo = photo_services.photo_upload(file=file, user=user, **origin)
     except photo_services.PhotoRejected as exc:
         result = {"ok": False, "name": name, "error": f"{name or 'This file'} {exc}"}
         if exc.existing is not None:
@@ -76,11 +87,17 @@ def _upload_one(file, user) -> dict:
 def photo_upload(request):
     """The upload page; its form (for browsers without scripts) may post several photos."""
     results, note = [], ""
+    batch_key = secrets.token_hex(16)  # one batch per visit to the page (photo_batch_for_upload)
     if request.method == "POST":
         if _content_length(request) > MAX_FILES_PER_REQUEST * settings.PHOTO_MAX_BYTES + _FORM_OVERHEAD:
             return HttpResponse("Too much at once: upload fewer photos per request.", status=413)
         files = request.FILES.getlist("photo")
-        results = [_upload_one(f, request.user) for f in files[:MAX_FILES_PER_REQUEST]]
+        try:
+            origin = _upload_origin(request)
+        except ValidationError as exc:
+            origin, files = None, []
+            results = [{"ok": False, "name": "", "error": exc.messages[0]}]
+        results += [_upload_one(f, request.user, origin) for f in files[:MAX_FILES_PER_REQUEST]]
         # The rest are said to be left out, each by name, rather than dropped without a word.
         results += [{"ok": False, "name": photo_services.display_name(f.name),
                      "error": f"{photo_services.display_name(f.name) or 'This file'} was not taken: one upload takes "
@@ -90,7 +107,8 @@ def photo_upload(request):
             note = _prediction_note(photo_services.photos_predict_new(user=request.user))
     return render(request, "classifier/photo_upload.html", {
         "results": results, "note": note, "max_bytes": settings.PHOTO_MAX_BYTES,
-        "max_megapixels": settings.PHOTO_MAX_PIXELS // 1_000_000,
+        "max_megapixels": settings.PHOTO_MAX_PIXELS // 1_000_000, "batch_key": batch_key,
+        "source": request.POST.get("source", ""), "tags": request.POST.get("tags", ""),
     })
 
 
@@ -105,7 +123,11 @@ def photo_upload_file(request):
     files = request.FILES.getlist("photo")
     if len(files) != 1:
         return JsonResponse({"ok": False, "error": "Send exactly one file, as the field 'photo'."}, status=400)
-    result = _upload_one(files[0], request.user)
+    try:
+        origin = _upload_origin(request)
+    except ValidationError as exc:
+        return JsonResponse({"ok": False, "error": exc.messages[0]}, status=400)
+    result = _upload_one(files[0], request.user, origin)
     if not result["ok"]:
         return JsonResponse(result, status=400)
     result["prediction"] = _prediction_note(photo_services.photos_predict_new(user=request.user))
@@ -135,6 +157,7 @@ def _gallery_context(request) -> dict:
 @login_required
 def photo_gallery(request):
     context = _gallery_context(request)
+    context.update(sources=photo_selectors.photo_sources(), tags=photo_selectors.photo_tag_names())
     if request.user.is_staff:
         context["checkpoints"] = photo_selectors.checkpoints_for_choice()
     return render(request, "classifier/photo_gallery.html", context)
@@ -219,6 +242,22 @@ def photo_label_confirm(request, photo_id: int):
     if _wants_json(request):
         return JsonResponse(_photo_json(request, photo, correction))
     messages.success(request, f"Photo #{photo.pk}: label {correction.to_label_display} confirmed.")
+    return _back(request, photo.pk)
+
+
+@require_POST
+@login_required
+def photo_tags(request, photo_id: int):
+    """Replace a photo's tags with the comma-separated ones the form sends."""
+    photo = photo_selectors.photo_get(photo_id=photo_id)
+    try:
+        names = photo_services.photo_tags_set(photo=photo, tags=photo_services.parse_tags(request.POST.get("tags", "")))
+    except ValidationError as exc:
+        return _refusal(request, photo.pk, exc.messages[0], 400)
+    if _wants_json(request):
+        return JsonResponse({"ok": True, "id": photo.pk, "tags": names})
+    messages.success(request, f"Photo #{photo.pk} tagged {', '.join(names)}." if names else
+                     f"Photo #{photo.pk} has no tags now.")
     return _back(request, photo.pk)
 
 

@@ -62,13 +62,19 @@ def _report_id(value) -> int | None:
 
 @login_required
 def report_compare(request):
-    """Two reports side by side: ?a=ID&b=ID. The difference is always b - a."""
+    """Two reports side by side: ?a=ID&b=ID. The difference is always b - a, and given only
+    when both scored the same images."""
     a_id, b_id = _report_id(request.GET.get("a")), _report_id(request.GET.get("b"))
-    context = {"a_id": a_id, "b_id": b_id, "choices": report_selectors.reports_succeeded()}
-    if a_id is not None and b_id is not None:
+    choices = report_selectors.reports_succeeded()
+    context = {"choices": choices, "same_report": a_id is not None and a_id == b_id}
+    if a_id is not None and b_id is not None and a_id != b_id:
         a = report_selectors.report_get(report_id=a_id)
         b = report_selectors.report_get(report_id=b_id)
         context["comparison"] = report_selectors.reports_compare(a=a, b=b)
+    else:
+        # Never offer the same report twice: B defaults to another report, on A's dataset if any.
+        a_id, b_id = report_selectors.reports_compare_defaults(choices=choices, a_id=a_id, b_id=b_id)
+    context.update(a_id=a_id, b_id=b_id)
     return render(request, "classifier/report_compare.html", context)
 
 
@@ -76,9 +82,15 @@ def report_compare(request):
 @staff_required
 def checkpoint_evaluate(request, checkpoint_id: int):
     checkpoint = run_selectors.checkpoint_get(checkpoint_id=checkpoint_id)
+    dataset_name = request.POST.get("dataset") or FMNIST_TEST
+    existing = report_selectors.report_existing(checkpoint=checkpoint, dataset_name=dataset_name)
+    if existing is not None and request.POST.get("again") != "1":
+        # Scoring the same file on the same images gives the same figures: offer what is there.
+        return render(request, "classifier/checkpoint_evaluate_existing.html",
+                      {"checkpoint": checkpoint, "report": existing, "dataset_name": dataset_name})
     try:
         report = evaluation_services.evaluation_report_create(
-            checkpoint=checkpoint, dataset_name=request.POST.get("dataset") or FMNIST_TEST,
+            checkpoint=checkpoint, dataset_name=dataset_name,
             requested_by=request.user, origin=ReportOrigin.PAGE,
         )
     except evaluation_services.UnknownDataset as exc:

@@ -1,24 +1,123 @@
+from urllib.parse import urlencode
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
 
 from classifier.charts import run_curves
-from classifier.forms import TrainingRunForm
+from classifier.forms import RunDescribeForm, TrainingRunForm, preset_placeholders
+from classifier.models import JobStatus
+from classifier.selectors import estimates as estimate_selectors
 from classifier.selectors import reports as report_selectors
 from classifier.selectors import runs as run_selectors
 from classifier.selectors import scorecards as scorecard_selectors
+from classifier.selectors.photos import checkpoint_for_prediction
 from classifier.services import training as training_services
 from classifier.views.access import staff_required
 from classifier.views.jobs import LIVE_POLL_MS, say_queued
 
+# The run list's columns, in order: (sort key or None, heading).
+_COLUMNS = [
+    ("id", "Run"), ("preset", "Preset"), ("status", "Status"), ("progress", "Progress"), ("val", "Best val acc"),
+    ("test", "Test acc"), ("photos", "Photo acc"), ("duration", "Duration"), ("by", "Started by"),
+    ("created", "Created"), (None, "Checkpoints"),
+]
+
+
+def _run_list_context(request) -> dict:
+    filters = run_selectors.RunFilters.from_query(request.GET)
+    page = Paginator(run_selectors.runs_for_list(filters=filters), run_selectors.RUNS_PER_PAGE).get_page(
+        request.GET.get("page"))
+    kept = filters.as_query()
+    columns = []
+    for key, heading in _COLUMNS:
+        if key is None:
+            columns.append({"heading": heading})
+            continue
+        # A first click sorts figures best first (descending), words A to Z; a second click reverses.
+        current = filters.sort.removeprefix("-") == key
+        descending = filters.sort.startswith("-")
+        first = "" if key in ("preset", "status", "by") else "-"
+        sort = (key if descending else f"-{key}") if current else f"{first}{key}"
+        columns.append({"heading": heading, "key": key, "url": "?" + urlencode({**kept, "sort": sort}),
+                        "arrow": ("▼" if descending else "▲") if current else "",
+                        "aria_sort": ("descending" if descending else "ascending") if current else "none"})
+    active = checkpoint_for_prediction()
+    runs = list(page.object_list)
+    return {
+        "runs": runs,
+        "page": page,
+        "filters": filters,
+        "columns": columns,
+        "pager_query": urlencode(kept),
+        "live_query": urlencode({**kept, "page": page.number}),
+        "choices": run_selectors.run_list_choices(),
+        "statuses": JobStatus.values,
+        "archived_choices": run_selectors.ARCHIVED_CHOICES,
+        "active_checkpoint": active,
+        "downloadable": run_selectors.checkpoints_downloadable_by(user=request.user, active=active),
+        "live_active": any(run.is_active for run in runs),
+        "poll_ms": LIVE_POLL_MS,
+    }
+
 
 @login_required
 def run_list(request):
-    return render(request, "classifier/run_list.html", {
-        "runs": run_selectors.runs_for_list(),
-        "downloadable": run_selectors.checkpoints_downloadable_by(user=request.user),
-    })
+    return render(request, "classifier/run_list.html", _run_list_context(request))
+
+
+@login_required
+def run_list_live(request):
+    """The run list's table, fetched every few seconds while a run on the page is active."""
+    return render(request, "classifier/_run_list_live.html", _run_list_context(request))
+
+
+def _get_run_for_edit(request, run_id: int):
+    run = run_selectors.run_get(run_id=run_id)
+    if not training_services.training_run_can_edit(run=run, user=request.user):
+        raise PermissionDenied(f"Only staff or whoever started run #{run.pk} can change its note, tags or archive it.")
+    return run
+
+
+@login_required
+@require_POST
+def run_describe(request, run_id: int):
+    run = _get_run_for_edit(request, run_id)
+    form = RunDescribeForm(request.POST)
+    if form.is_valid():
+        training_services.training_run_describe(run=run, user=request.user, note=form.cleaned_data["note"],
+                                                tags=form.cleaned_data["tags"])
+        messages.success(request, f"Run #{run.pk}: note and tags saved.")
+    else:
+        messages.error(request, f"Run #{run.pk}: nothing saved. " + " ".join(
+            str(error) for errors in form.errors.values() for error in errors))
+    return redirect("run_detail", run_id=run.pk)
+
+
+@login_required
+@require_POST
+def run_archive(request, run_id: int):
+    """POST archived=1 hides the run from the list, archived=0 brings it back."""
+    run = _get_run_for_edit(request, run_id)
+    archived = request.POST.get("archived") == "1"
+    try:
+        training_services.training_run_archive(run=run, user=request.user, archived=archived)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"Run #{run.pk} archived: it is kept, and hidden from the run list unless you ask "
+                         "for archived runs." if archived else f"Run #{run.pk} is back in the run list.")
+    back = request.POST.get("next", "")
+    if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()},
+                                                require_https=request.is_secure()):
+        return redirect(back)
+    return redirect("run_detail", run_id=run.pk)
 
 
 @staff_required
@@ -30,7 +129,25 @@ def run_new(request):
         )
         say_queued(request, run, f"Run #{run.pk} queued.")
         return redirect("run_detail", run_id=run.pk)
-    return render(request, "classifier/run_new.html", {"form": form})
+    return render(request, "classifier/run_new.html", {
+        "form": form, "placeholders": preset_placeholders(), "estimate_url": reverse("run_estimate"),
+        **_estimate_context(form.data if form.is_bound else {"preset": form.fields["preset"].initial,
+                                                              "device": "auto"}),
+    })
+
+
+def _estimate_context(data) -> dict:
+    form = TrainingRunForm(data)
+    if not form.is_valid():
+        return {"problem": " ".join(str(e) for errors in form.errors.values() for e in errors), "estimate": None}
+    return {"problem": None, "estimate": estimate_selectors.run_duration_estimate(config=form.cleaned_data["config"])}
+
+
+@staff_required
+def run_estimate(request):
+    """How long the New run form's settings would train on the worker, for the form to show
+    before Start (fetched as fields change)."""
+    return render(request, "classifier/_estimate.html", _estimate_context(request.GET))
 
 
 def _run_context(request, run) -> dict:
@@ -61,7 +178,11 @@ def _run_context(request, run) -> dict:
 @login_required
 def run_detail(request, run_id: int):
     run = run_selectors.run_get(run_id=run_id)
-    return render(request, "classifier/run_detail.html", _run_context(request, run))
+    context = _run_context(request, run)
+    if training_services.training_run_can_edit(run=run, user=request.user):
+        context["describe_form"] = RunDescribeForm(initial={
+            "note": run.note, "tags": ", ".join(tag.name for tag in run.tags.all())})
+    return render(request, "classifier/run_detail.html", context)
 
 
 @login_required

@@ -83,9 +83,19 @@ def test_top3_is_sorted_most_probable_first(summary):
 
 def test_a_class_never_predicted_has_zero_precision_not_nan():
     summary = metrics.summarize(np.array([0, 1]), np.log(np.array([[0.9, 0.05, 0.05], [0.8, 0.1, 0.1]])))
-    assert [c["precision"] for c in summary.per_class] == [0.5, 0.0, 0.0]
+    assert [c["precision"] for c in summary.per_class][:2] == [0.5, 0.0]
     assert [c["support"] for c in summary.per_class] == [1, 1, 0]
-    assert all(math.isfinite(c["f1"]) for c in summary.per_class)
+    assert all(math.isfinite(c["f1"]) for c in summary.per_class[:2])
+
+
+def test_a_class_absent_from_the_set_gets_no_score_and_no_share_of_the_macro_mean():
+    # Class 2 has no images; the model predicts it once (for an image of class 1).
+    logits = np.log(np.array([[0.9, 0.05, 0.05], [0.1, 0.1, 0.8], [0.1, 0.8, 0.1]]))
+    summary = metrics.summarize(np.array([0, 1, 1]), logits)
+    assert summary.per_class[2] == {"precision": None, "recall": None, "f1": None, "support": 0}
+    recalls = [c["recall"] for c in summary.per_class[:2]]
+    assert recalls == [1.0, 0.5]
+    assert summary.macro["recall"] == pytest.approx(0.75)  # over the two classes present, not (1 + .5 + 0) / 3
 
 
 def test_ties_go_to_the_lower_class_as_argmax_does():
@@ -104,3 +114,40 @@ def test_confident_and_always_right_is_perfectly_calibrated():
 def test_an_empty_set_is_an_error():
     with pytest.raises(ValueError, match="no images"):
         metrics.summarize(np.zeros(0, dtype=np.int64), np.zeros((0, 10)))
+
+
+def test_wilson_intervals_match_hand_computed_values():
+    # By hand: p = 0.8, z = 1.96: centre (0.8 + 0.19208) / 1.38415 = 0.71676; half-width
+    # 1.96 * sqrt(0.016 + 0.0096040) / 1.38415 = 0.22660.
+    low, high = metrics.wilson_interval(8, 10)
+    assert (low, high) == pytest.approx((0.4902, 0.9433), abs=1e-4)
+    # No hit in 5: the upper end is z² / (n + z²) = 3.8415 / 8.8415.
+    assert metrics.wilson_interval(0, 5) == pytest.approx((0.0, 0.4345), abs=1e-4)
+    assert metrics.wilson_interval(5, 5) == pytest.approx((0.5655, 1.0), abs=1e-4)
+    assert metrics.wilson_interval(0, 0) == (0.0, 1.0)
+    low, high = metrics.wilson_interval(900, 1000)
+    assert high - low < 0.04  # a thousand images pin it down
+
+
+def test_drop_tests_weigh_a_drop_against_how_many_images_say_so():
+    assert metrics.paired_drop_p(5, 0) == pytest.approx(1 / 32)  # five lost, none gained: 1 in 32 by chance
+    assert metrics.paired_drop_p(2, 1) == pytest.approx(0.5)
+    assert metrics.paired_drop_p(0, 0) == 1.0
+    # Fisher: 9/10 before, 5/10 now. P(now <= 5 | 14 hits in 20) = sum_k C(10,k) C(10,14-k) / C(20,14), k = 4, 5.
+    expected = (math.comb(10, 4) * math.comb(10, 10) + math.comb(10, 5) * math.comb(10, 9)) / math.comb(20, 14)
+    assert metrics.unpaired_drop_p(9, 10, 5, 10) == pytest.approx(expected)
+    assert metrics.unpaired_drop_p(90, 100, 50, 100) < 1e-6
+    # How many images would tell: 1.96² * (4/20) / (2/20)² = 76.8 -> 77.
+    assert metrics.items_to_tell_paired(3, 1, 20) == 77
+    assert metrics.items_to_tell_paired(1, 3, 20) is None
+    assert metrics.items_to_tell_unpaired(0.9, 0.8) == math.ceil(1.959964 ** 2 * (0.09 + 0.16) / 0.01)
+
+
+def test_wilson_interval_stays_inside_0_and_1_and_narrows_with_n():
+    assert metrics.wilson_interval(0, 0) == (0.0, 1.0)  # nothing measured: nothing known
+    low, high = metrics.wilson_interval(10, 10)
+    assert high == pytest.approx(1.0) and low == pytest.approx(0.7225, abs=1e-4)  # not [1, 1]: 10 of 10 is not certainty
+    small = metrics.wilson_interval(8, 10)
+    large = metrics.wilson_interval(8000, 10000)
+    assert small[0] < 0.8 < small[1] and large[1] - large[0] < (small[1] - small[0]) / 10
+    assert metrics.wilson_interval(45, 48) == pytest.approx((0.8316, 0.9785), abs=1e-4)  # by hand: 0.905 ± 0.073

@@ -14,7 +14,7 @@ import torch
 from dataset.fashion_mnist import DatasetNotFound, load_split
 from engine import checkpoints, hardware, inference, training
 from engine.budget import fixed_plan
-from engine.config import PRESETS, TrainConfig
+from engine.config import PRESETS, ConfigError, TrainConfig
 from engine.model import build_preset_model, to_device
 from engine.results import EpochResult, Progress
 
@@ -198,16 +198,73 @@ def test_extra_images_make_up_their_share_of_every_epoch():
 
 
 def test_train_mixes_in_extra_images(images, tmp_path):
-    extra = (images["val_images"][:5], images["val_labels"][:5], 0.25)
+    extra = training.ExtraImages(images["val_images"][:5], images["val_labels"][:5], 0.25)
     progress = []
 
     result = training.train(small_config(epochs=1), checkpoint_dir=tmp_path, extra_train=extra,
-                          on_progress=progress.append, **images)
+                            on_progress=progress.append, **images)
 
     assert progress[-1].batches == 8  # 384 main + 128 extra images, in batches of 64
     assert result.epochs[0].train_loss > 0
     with pytest.raises(ValueError):
-        training.train(small_config(epochs=1), checkpoint_dir=tmp_path, extra_train=extra[:2] + (1.0,), **images)
+        training.ExtraImages(extra.images, extra.labels, 1.0)
+
+
+def _extra_draws(main_labels, extra, seed=0):
+    """The classes of one epoch's extra draws, and how many of them were photos."""
+    weights = training.draw_weights(np.asarray(main_labels), extra)
+    n_main = len(main_labels)
+    order = training.epoch_order(n_main, len(extra.labels), extra.weight, torch.Generator().manual_seed(seed),
+                                 None if weights is None else torch.from_numpy(weights))
+    all_labels = np.concatenate([main_labels, extra.labels])
+    extra_slots = len(order) - n_main
+    # Every main image appears once; whatever else is in the epoch is a draw.
+    counts = np.bincount(order.numpy(), minlength=n_main + len(extra.labels))
+    counts[:n_main] -= 1
+    draws = np.repeat(np.arange(len(counts)), counts)
+    assert len(draws) == extra_slots
+    return all_labels[draws], draws >= n_main
+
+
+def test_balanced_draws_keep_a_share_for_classes_without_photos():
+    main_labels = np.repeat(np.arange(10), 500)  # Fashion-MNIST stand-in: 500 of each class
+    # 900 photos of T-shirts and 100 of trousers; no photo of the other eight classes.
+    extra = training.ExtraImages(np.zeros((1000, 28, 28), np.uint8), np.array([0] * 900 + [1] * 100), 0.5,
+                                 balance="class")
+
+    classes, is_photo = _extra_draws(main_labels, extra)
+
+    shares = np.bincount(classes, minlength=10) / len(classes)
+    assert np.all(np.abs(shares - 0.1) < 0.02), shares  # every class a tenth, T-shirts not nine tenths
+    assert is_photo[classes == 0].all() and is_photo[classes == 1].all()  # from the photos where there are some
+    assert not is_photo[classes >= 2].any()  # from Fashion-MNIST where there are none
+
+    unbalanced, _ = _extra_draws(main_labels, training.ExtraImages(extra.images, extra.labels, 0.5))
+    assert abs((unbalanced == 0).mean() - 0.9) < 0.02  # drawn alike, the T-shirts would take nine tenths
+
+
+def test_balance_by_source_keeps_one_shop_from_crowding_out_the_rest():
+    main_labels = np.repeat(np.arange(10), 100)
+    labels = np.array([0] * 1000)
+    sources = ["home"] * 950 + ["shop A"] * 40 + ["shop B"] * 10
+    extra = training.ExtraImages(np.zeros((1000, 28, 28), np.uint8), labels, 0.5, groups=sources, balance="class+source")
+
+    weights = training.draw_weights(main_labels, extra)
+    photo_weights = weights[len(main_labels):]
+    per_source = {s: photo_weights[np.asarray(sources) == s].sum() for s in ("home", "shop A", "shop B")}
+    assert per_source == pytest.approx({"home": 1 / 30, "shop A": 1 / 30, "shop B": 1 / 30})  # a tenth, in three
+    by_class = training.draw_weights(main_labels, training.ExtraImages(extra.images, labels, 0.5, groups=sources,
+                                                                        balance="class"))[len(main_labels):]
+    assert by_class[np.asarray(sources) == "home"].sum() == pytest.approx(0.095)  # by class only: home takes 95 %
+
+
+def test_runs_recorded_before_balancing_read_as_unbalanced():
+    old = TrainConfig.for_preset("fast", epochs=2).to_dict()
+    del old["photo_balance"]
+    assert TrainConfig.from_dict(old).photo_balance == "none"
+    assert TrainConfig.for_preset("fast").photo_balance == "class+source"
+    with pytest.raises(ConfigError, match="photo balance"):
+        TrainConfig.for_preset("fast", photo_balance="by colour")
 
 
 def test_every_preset_builds_and_says_what_to_expect():

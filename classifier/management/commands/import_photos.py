@@ -4,12 +4,19 @@ through the same upload and labelling services as the web pages."""
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from classifier.services import photos as photo_services
-from dataset.photo_sets import list_photo_files
+from dataset.photo_sets import PhotoFile, list_photo_files
+
+
+def row_source(item: PhotoFile, default: str) -> str:
+    """A manifest row's own source (its ``source`` column, else ``source_repo``), else the default."""
+    row = item.row or {}
+    return (row.get("source") or row.get("source_repo") or "").strip() or default
 
 
 class Command(BaseCommand):
@@ -21,6 +28,10 @@ class Command(BaseCommand):
         parser.add_argument("path", type=Path)
         parser.add_argument("--user", help="record the photos and labels as this username's")
         parser.add_argument("--no-predict", action="store_true", help="don't queue a prediction job")
+        parser.add_argument("--source", default="",
+                            help="where the photos come from (a shop, a home), for rows without a source or "
+                                 "source_repo column of their own")
+        parser.add_argument("--tag", action="append", default=[], help="tag every photo (repeat for several)")
 
     def handle(self, *args, **options):
         user = None
@@ -35,15 +46,22 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         for item in skipped:
             self.stderr.write(f"skipped {item.key}: {item.reason}")
+        try:
+            tags = photo_services.parse_tags(options["tag"])
+        except ValidationError as exc:
+            raise CommandError(exc.messages[0]) from None
         imported = labelled = refused = 0
-        source = f"import {options['path'].name}"[:100]
+        source = f"import {options['path'].name}"[:100]  # the corrections' "how"
+        batch = photo_services.photo_batch_for_import(name=str(options["path"]), user=user)
         err = self.stderr._out
         # Each photo is decoded and cut out (GrabCut) like an upload: thousands take minutes.
         with tqdm(files, unit="photo", desc="importing", file=err, disable=not files) as bar:
             for item in bar:
                 try:
                     with open(item.path, "rb") as handle:
-                        photo = photo_services.photo_upload(file=File(handle, name=item.path.name), user=user)
+                        photo = photo_services.photo_upload(file=File(handle, name=item.path.name), user=user,
+                                                            batch=batch, source=row_source(item, options["source"]),
+                                                            tags=tags)
                 except photo_services.PhotoRejected as exc:
                     refused += 1
                     bar.write(f"refused {item.key}: {item.path.name} {exc}", file=err)
@@ -57,7 +75,7 @@ class Command(BaseCommand):
                     photo_services.photo_label_set(photo=photo, label=item.label, user=user, source=source)
                     labelled += 1
         self.stdout.write(f"imported {imported} photos ({labelled} labelled), refused {refused}, "
-                          f"skipped {len(skipped)}")
+                          f"skipped {len(skipped)}; batch {batch.pk}")
         if imported and not options["no_predict"]:
             job = photo_services.photos_predict_new(user=user)
             self.stdout.write(f"prediction job {job.pk} queued" if job else

@@ -12,6 +12,8 @@ from classifier.selectors import runs as run_selectors
 from classifier.services import training as training_services
 from classifier.services.jobs import QUEUE_UNREACHABLE, job_send_failed
 from engine.config import (
+    BALANCES,
+    DEFAULT_PHOTO_BALANCE,
     DEFAULT_PRESET,
     DEVICES,
     FINETUNE_PHOTO_WEIGHT,
@@ -43,6 +45,8 @@ class Command(BaseCommand):
                                  "fewer epochs and a lower learning rate unless given)")
         parser.add_argument("--with-photos", action="store_true",
                             help="with --finetune-from: also train on the train part of the labelled photos")
+        parser.add_argument("--photo-balance", choices=BALANCES,
+                            help=f"how the photo draws are spread over classes and sources ({DEFAULT_PHOTO_BALANCE})")
         parser.add_argument("--photo-weight", type=float, help=f"share of each batch drawn from the photos ({FINETUNE_PHOTO_WEIGHT:g})")
         parser.add_argument("--note", default="")
         parser.add_argument("--user", help="record the run as started by this username")
@@ -73,8 +77,8 @@ class Command(BaseCommand):
         return user
 
     def _finetune(self, options, user):
-        if options["with_photos"] is False and options["photo_weight"] is not None:
-            raise CommandError("--photo-weight needs --with-photos")
+        if options["with_photos"] is False and (options["photo_weight"] is not None or options["photo_balance"]):
+            raise CommandError("--photo-weight and --photo-balance need --with-photos")
         parent = Checkpoint.objects.select_related("run").filter(pk=options["finetune_from"]).first()
         if parent is None:
             raise CommandError(f"no checkpoint {options['finetune_from']}")
@@ -83,7 +87,8 @@ class Command(BaseCommand):
                 created_by=user, parent=parent, with_photos=options["with_photos"], note=options["note"],
                 epochs=options["epochs"], batch_size=options["batch_size"], lr=options["lr"],
                 optimizer=options["optimizer"], seed=options["seed"], limit=options["limit"],
-                device=options["device"], photo_weight=options["photo_weight"], **parse_budget(options["budget"] or ""),
+                device=options["device"], photo_weight=options["photo_weight"],
+                photo_balance=options["photo_balance"], **parse_budget(options["budget"] or ""),
             )
         except (ValidationError, PermissionDenied) as exc:
             raise CommandError(" ".join(getattr(exc, "messages", [str(exc)]))) from None

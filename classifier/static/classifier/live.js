@@ -2,8 +2,21 @@
 // its photos are predicted) by fetching its server-rendered fragment every few seconds, until
 // the fragment says it is finished. Any element with data-live-url is such a part. A page's
 // own script may set data-live-hold="1" on it to skip a refresh (say, while it saves a
-// change), and hears "live:refreshed" after each one.
+// change), and hears "live:refreshed" after each one. A message about the page's job that
+// no longer holds ("queued", "cancel requested") goes once the job has moved on.
 (function () {
+  function dropStaleMessages() {
+    const live = document.querySelector("[data-live-url] .live[data-status]");
+    if (!live) return;
+    const status = live.dataset.status;
+    if (status !== "queued") document.querySelectorAll(".message.while-queued").forEach((m) => m.remove());
+    if (status !== "queued" && status !== "running") {
+      document.querySelectorAll(".message.while-active").forEach((m) => m.remove());
+    }
+  }
+  dropStaleMessages();
+  document.addEventListener("live:refreshed", dropStaleMessages);
+
   document.querySelectorAll("[data-live-url]").forEach(function (box) {
     const url = box.dataset.liveUrl;
     const pollMs = parseInt(box.dataset.pollMs || "2000", 10);

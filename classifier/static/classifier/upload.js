@@ -53,6 +53,11 @@
     item.result.textContent = "uploading…";
     const body = new FormData();
     body.append("photo", job.file, job.file.name);
+    // The batch key, source and tags go with every file: the photos of one visit share a batch.
+    ["batch", "source", "tags"].forEach(function (field) {
+      const input = form.querySelector("[name=" + field + "]");
+      if (input) body.append(field, input.value);
+    });
     const xhr = new XMLHttpRequest();
     xhr.open("POST", url);
     xhr.setRequestHeader("X-CSRFToken", csrf);
@@ -93,7 +98,11 @@
     pump();
   }
 
-  input.addEventListener("change", function () { add(input.files); input.value = ""; });
+  // The camera's input (capture="environment") feeds the same queue as the file picker.
+  const inputs = [input, document.getElementById("camera-input")].filter(Boolean);
+  inputs.forEach(function (each) {
+    each.addEventListener("change", function () { add(each.files); each.value = ""; });
+  });
   form.addEventListener("submit", function (e) { e.preventDefault(); });
   ["dragenter", "dragover"].forEach(function (type) {
     zone.addEventListener(type, function (e) { e.preventDefault(); zone.classList.add("over"); });
@@ -105,6 +114,6 @@
   zone.addEventListener("keydown", function (e) { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); input.click(); } });
   // On a slow connection someone may pick files before this script has loaded; their change
   // event is gone, but the files are still in the input.
-  if (input.files && input.files.length) { add(input.files); input.value = ""; }
+  inputs.forEach(function (each) { if (each.files && each.files.length) { add(each.files); each.value = ""; } });
   form.dataset.ready = "true";
 })();

@@ -126,12 +126,21 @@ class Command(BaseCommand):
               f"{report.dataset_name} ({report.n_samples} images) on {report.device}, {report.seconds:.1f} s")
         write(f"accuracy {formatting.percent(report.accuracy)}   loss {formatting.decimal(report.loss)}   "
               f"ECE {formatting.decimal(report.ece)}")
+        data = report_selectors.report_page_data(report=report)
+        write(f"right: {data['overall']}")
         write("")
         width = max(len(name) for name in report.class_names)
-        write(f"{'class':<{width}}  {'precision':>9}  {'recall':>9}  {'F1':>9}  {'support':>7}")
-        for row in report_selectors.report_classes(report=report):
-            write(f"{row.name:<{width}}  {formatting.percent(row.precision):>9}  {formatting.percent(row.recall):>9}  "
-                  f"{formatting.percent(row.f1):>9}  {row.support:>7}")
+        write(f"{'class':<{width}}  {'precision':>9}  {'recall':>9}  {'F1':>9}  {'support':>7}  recognised (95 % interval)")
+        for row in data["classes"]:
+            # "—": a class the set has no images of has no score.
+            write(f"{row.name:<{width}}  {formatting.percent(row.precision) or '—':>9}  "
+                  f"{formatting.percent(row.recall) or '—':>9}  {formatting.percent(row.f1) or '—':>9}  {row.support:>7}  "
+                  f"{row.recognised if row.support else ''}")
+        if data["sources"]:
+            write("")
+            write("per source")
+            for group in data["sources"]:
+                write(f"  {group.name}: {group.share}")
         write("")
         write("confusion matrix (rows: true class, columns: predicted class)")
         cell = max(5, len(str(max(max(row) for row in report.confusion_matrix))) + 1)

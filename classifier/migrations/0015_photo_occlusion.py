@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('classifier', '0010_label_issues'),
+        ('classifier', '0014_label_issues'),
     ]
 
     operations = [

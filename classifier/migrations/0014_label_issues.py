@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('classifier', '0009_photo_near_duplicates'),
+        ('classifier', '0013_photo_near_duplicates'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

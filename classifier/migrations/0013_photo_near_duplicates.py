@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('classifier', '0008_run_plan'),
+        ('classifier', '0012_run_tags_archive'),
     ]
 
     operations = [
