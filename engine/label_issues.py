@@ -23,7 +23,7 @@ from cleanlab.rank import get_label_quality_scores
 
 from engine.config import TrainConfig
 from engine.prediction import load_predictor
-from engine.training import train
+from engine.training import ExtraImages, train
 
 # A fold's fine-tune: small and quick. Its Fashion-MNIST share keeps it from forgetting what a
 # garment looks like; its photos are the other folds. Two epochs of 2,000 images plus as many
@@ -99,7 +99,9 @@ def cross_fitted_probabilities(
                 replace(config, seed=config.seed + fold),
                 train_images=fmnist.train_images, train_labels=fmnist.train_labels,
                 val_images=fmnist.val_images, val_labels=fmnist.val_labels, checkpoint_dir=Path(scratch),
-                init_state=init_state, extra_train=(images[learnt], labels[learnt], config.photo_weight),
+                init_state=init_state,
+                extra_train=ExtraImages(images=images[learnt], labels=labels[learnt], weight=config.photo_weight,
+                                        balance=config.photo_balance),
                 on_progress=(lambda p, fold=fold: on_progress((fold + p.fraction) / folds)) if on_progress else None,
             )
             predictor = load_predictor(Path(scratch) / f"epoch-{result.plan.epochs:03d}.pt", None, config.device)
