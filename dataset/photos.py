@@ -579,15 +579,40 @@ def prepare(image: Image.Image) -> tuple[Image.Image, np.ndarray | None]:
 
 def preprocess_prepared(work: Image.Image, alpha: np.ndarray | None, settings: Settings = DEFAULT) -> np.ndarray:
     """Steps 4-9 on what prepare() returned."""
+    return _preprocess_and_box(work, alpha, settings)[0]
+
+
+def _preprocess_and_box(work: Image.Image, alpha: np.ndarray | None,
+                        settings: Settings) -> tuple[np.ndarray, tuple[float, float, float, float]]:
     work = lift_low_light(work, settings)
     mask = foreground_mask(work, settings, alpha=alpha)
     intensity = item_intensity(np.asarray(work.convert("L")), mask, settings)
-    return stretch_contrast(fit_to_frame(crop_to_item(intensity, mask), margin=settings.margin))
+    image = stretch_contrast(fit_to_frame(crop_to_item(intensity, mask), margin=settings.margin))
+    return image, frame_box(mask, margin=settings.margin)
+
+
+def frame_box(mask: np.ndarray, size: int = SIZE, margin: int = 0) -> tuple[float, float, float, float]:
+    """Where the 28x28 frame lies on the photo: (left, top, right, bottom) as fractions of its
+    width and height (beyond 0..1 where the square frame reaches past the photo's edges), so a
+    map over what the model sees can be drawn over the photo. fit_to_frame's inverse: the item's
+    box, centred in a square whose side its longest side spans less the margins."""
+    top, left, bottom, right = bounding_box(mask)
+    side = max(bottom - top, right - left) * size / (size - 2 * margin)
+    centre_y, centre_x = (top + bottom) / 2, (left + right) / 2
+    height, width = mask.shape
+    return ((centre_x - side / 2) / width, (centre_y - side / 2) / height,
+            (centre_x + side / 2) / width, (centre_y + side / 2) / height)
 
 
 def preprocess(image: Image.Image, settings: Settings = DEFAULT) -> np.ndarray:
     """A photo as the model should see it: (28, 28) uint8, the item light on black."""
     return preprocess_prepared(*prepare(image), settings=settings)
+
+
+def preprocess_with_box(image: Image.Image,
+                        settings: Settings = DEFAULT) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """preprocess(), and where its frame lies on the (upright) photo (frame_box)."""
+    return _preprocess_and_box(*prepare(image), settings=settings)
 
 
 def plain_preprocess(image: Image.Image) -> np.ndarray:

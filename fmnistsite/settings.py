@@ -208,6 +208,7 @@ CELERY_TASK_QUEUES = [Queue(name, Exchange(name), routing_key=name) for name in 
 CELERY_TASK_ROUTES = {
     "worker.tasks.train_run": {"queue": "gpu"},
     "worker.tasks.evaluate_report": {"queue": "gpu"},
+    "worker.tasks.find_label_issues": {"queue": "gpu"},  # it fine-tunes a model per fold
 }
 
 # --- Jobs (runs, reports, prediction jobs) ----------------------------------------------

@@ -18,6 +18,10 @@ FORBIDDEN = {
     "tools": {"classifier", "worker", "fmnistsite", "django", "celery"},
 }
 
+# The one tool that measures the app itself end to end (import, training job, label issue job) on
+# a throwaway database it sets up: it drives the app's services as a command would.
+ALLOWED = {"tools/label_errors.py": {"classifier", "worker", "django"}}
+
 
 def _imports(path: Path) -> list[tuple[int, str]]:
     """Every module an import statement names (at any depth), with its line."""
@@ -34,7 +38,8 @@ def _imports(path: Path) -> list[tuple[int, str]]:
 def test_a_room_imports_nothing_above_it(room):
     wrong = [f"{path.relative_to(REPO)}:{line} imports {name}"
              for path in sorted((REPO / room).rglob("*.py")) if "migrations" not in path.parts
-             for line, name in _imports(path) if name.split(".")[0] in FORBIDDEN[room]]
+             for line, name in _imports(path) if name.split(".")[0] in FORBIDDEN[room]
+             and name.split(".")[0] not in ALLOWED.get(str(path.relative_to(REPO)), set())]
     assert wrong == []
 
 

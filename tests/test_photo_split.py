@@ -14,8 +14,12 @@ def test_the_split_is_deterministic_and_about_thirty_percent_held_out():
 
 
 def test_an_upload_gets_its_part_from_its_bytes(db, plain_user):
+    # Twelve different items (shapes and places): shades of one rectangle would be near-duplicates,
+    # which share a side (tests/test_near_duplicates.py).
     for i in range(12):
-        photo = photo_services.photo_upload(file=upload(jpeg_bytes(colour=(i * 20, 0, 0))), user=plain_user)
+        box = (5 + 7 * (i % 4), 5 + 9 * (i // 4), 60 + 13 * (i % 3), 70 + 25 * (i % 4))
+        photo = photo_services.photo_upload(file=upload(jpeg_bytes(box=box, colour=(i * 20, 0, 0))), user=plain_user)
+        assert photo.duplicate_group is None
         assert photo.held_out == is_held_out(photo.sha256)
     parts = set(Photo.objects.values_list("held_out", flat=True))
     assert parts == {True, False}  # these twelve photos (the same bytes every run) land in both parts

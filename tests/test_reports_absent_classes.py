@@ -58,7 +58,8 @@ def test_the_page_shows_a_dash_and_n_and_json_says_null(user_client):
     report = _photo_like_report()
     page = user_client.get(reverse("report_detail", args=[report.pk])).content.decode()
     per_class = page.split('id="per-class"')[1].split("</table>")[0]
-    assert re.search(r'<tr class="absent"><td>Pullover</td><td>—</td><td>—</td><td>—</td><td>0</td>\s*<td class="muted"></td></tr>', per_class)
+    assert re.search(r'<tr class="absent"><td>Pullover</td><td>—</td><td>—</td><td>—</td><td>0</td>'
+                     r'\s*<td class="muted"></td></tr>', per_class)
     assert "macro mean (3 classes present)" in per_class and "80.00 %" in per_class
     assert 'id="absent-classes"' in page and "n=30" in page
     data = json.loads(user_client.get(reverse("report_data", args=[report.pk, "json"])).content)

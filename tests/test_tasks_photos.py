@@ -110,11 +110,12 @@ def test_a_checkpoint_is_used_with_its_own_normalisation_whatever_its_preset_say
 
 def test_a_cancelled_job_stops_and_keeps_what_it_predicted(photos, staff_user, monkeypatch):
     monkeypatch.setattr(prediction_job, "CHUNK", 1)
+    monkeypatch.setattr(prediction_job, "CHUNK_WITH_MAPS", 1)
     job = _job(saved_checkpoint())
     real_record = services.prediction_job_record
 
-    def cancel_after_the_first_photo(*, job, results):
-        real_record(job=job, results=results)
+    def cancel_after_the_first_photo(*, job, results, occlusion=None):
+        real_record(job=job, results=results, occlusion=occlusion)
         job_services.job_cancel(job=PredictionJob.objects.get(pk=job.pk), user=staff_user)
 
     monkeypatch.setattr(services, "prediction_job_record", cancel_after_the_first_photo)

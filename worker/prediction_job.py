@@ -4,14 +4,31 @@ from __future__ import annotations
 
 import numpy as np
 
-from classifier.models import Checkpoint, Photo, PredictionJob, PredictionScope, model_input_array
+from classifier.models import Checkpoint, Photo, PredictionJob, PredictionScope, PredictionTarget, model_input_array
 from classifier.services import jobs as job_services
 from classifier.services import photos as photo_services
 from engine.checkpoints import CheckpointRefused
+from engine.occlusion import occlusion_maps_batch
 from engine.prediction import Predictor, load_predictor
 from worker.checkpoint_files import checkpoint_path
 
 CHUNK = 512  # photos read, predicted and written per step; each step is a heartbeat
+# With occlusion maps (the active model's predictions) a photo costs 37 forward passes, not one:
+# smaller steps keep the heartbeat, and so a cancel, within a few seconds.
+CHUNK_WITH_MAPS = 16
+
+
+def occlusion_for(predictor, images: np.ndarray, probabilities: np.ndarray,
+                  labels: list[int | None]) -> list[tuple[bytes, list[int]]]:
+    """For each photo, the maps for its predicted class and, when it differs, its label, as
+    Photo.occlusion stores them."""
+    maps = occlusion_maps_batch(predictor.probabilities, images)
+    out = []
+    for photo_maps, probs, label in zip(maps, probabilities, labels):
+        predicted = int(probs.argmax())
+        classes = [predicted] + ([label] if label is not None and label != predicted else [])
+        out.append((photo_maps[classes].astype(np.float16).tobytes(), classes))
+    return out
 
 
 def predict_and_record(job: PredictionJob) -> None:
@@ -25,12 +42,18 @@ def predict_and_record(job: PredictionJob) -> None:
         photos = photos.filter(predicted_label__isnull=True)
     photo_ids = list(photos.values_list("pk", flat=True))
     photo_services.prediction_job_start(job=job, total=len(photo_ids))
-    for start in range(0, len(photo_ids), CHUNK):
-        rows = list(Photo.objects.filter(pk__in=photo_ids[start:start + CHUNK]).values_list("pk", "model_input"))
-        images = np.stack([model_input_array(data) for _, data in rows])
+    with_maps = job.target == PredictionTarget.ACTIVE
+    chunk = CHUNK_WITH_MAPS if with_maps else CHUNK
+    for start in range(0, len(photo_ids), chunk):
+        rows = list(Photo.objects.filter(pk__in=photo_ids[start:start + chunk]).values_list("pk", "model_input", "label"))
+        images = np.stack([model_input_array(data) for _, data, _ in rows])
         probabilities = predictor.probabilities(images)
+        maps = (dict(zip([pk for pk, _, _ in rows],
+                         occlusion_for(predictor, images, probabilities, [label for *_, label in rows])))
+                if with_maps else None)
         photo_services.prediction_job_record(
-            job=job, results=[(pk, [round(float(p), 6) for p in probs]) for (pk, _), probs in zip(rows, probabilities)],
+            job=job, results=[(pk, [round(float(p), 6) for p in probs]) for (pk, _, _), probs in zip(rows, probabilities)],
+            occlusion=maps,
         )
 
 

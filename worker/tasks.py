@@ -17,10 +17,10 @@ from celery.signals import worker_ready
 from django.conf import settings
 from django.db import close_old_connections
 
-from classifier.models import Checkpoint, EvaluationReport, PredictionJob, TrainingRun
+from classifier.models import Checkpoint, EvaluationReport, LabelIssueJob, PredictionJob, TrainingRun
 from classifier.services import jobs as job_services
 from engine.checkpoints import CheckpointRefused
-from worker import evaluation_job, export_job, prediction_job, training_job, webhooks
+from worker import evaluation_job, export_job, label_issues_job, prediction_job, training_job, webhooks
 from worker.jobs import job_task
 
 logger = logging.getLogger(__name__)
@@ -42,6 +42,12 @@ def evaluate_report(report: EvaluationReport) -> dict:
 def predict_photos(job: PredictionJob) -> None:
     """Predict the job's photos with its checkpoint."""
     prediction_job.predict_and_record(job)
+
+
+@job_task(LabelIssueJob)
+def find_label_issues(job: LabelIssueJob) -> dict:
+    """Score every labelled photo for how likely its label is wrong."""
+    return label_issues_job.find_and_record(job)
 
 
 @shared_task(name="worker.tasks.predict_image", ignore_result=False, acks_late=False,

@@ -6,7 +6,7 @@ import logging
 
 import numpy as np
 
-from classifier.models import Photo, ReportOrigin, TrainingRun, model_input_array
+from classifier.models import Checkpoint, Photo, ReportOrigin, TrainingRun, model_input_array
 from classifier.selectors.photos import PHOTOS_EVAL_SET, photos_held_out_labelled_exist
 from classifier.selectors.runs import run_best_checkpoint
 from classifier.services import evaluation as evaluation_services
@@ -17,7 +17,7 @@ from dataset.eval_sets import FMNIST_TEST
 from dataset.fashion_mnist import training_data
 from engine.budget import Plan
 from engine.checkpoints import load_verified_checkpoint
-from engine.config import TrainConfig
+from engine.config import Preset, TrainConfig
 from engine.hardware import describe_hardware, torch_version
 from engine.results import EpochResult, Progress
 from engine.training import ExtraImages, SavedCheckpoint, train
@@ -31,9 +31,13 @@ def parent_weights(run: TrainingRun) -> dict | None:
     matches the one recorded when it was written (a swapped file is refused, never trained on)."""
     if run.parent_checkpoint_id is None:
         return None
-    parent = run.parent_checkpoint
+    return checkpoint_weights(run.parent_checkpoint, TrainConfig.from_dict(run.config).recipe)
+
+
+def checkpoint_weights(parent: Checkpoint, recipe: Preset) -> dict:
+    """A checkpoint's weights to start a fine-tune of `recipe` from (its sha256 checked), refused
+    when the preset's architecture changed since it was trained."""
     _model, payload = load_verified_checkpoint(checkpoint_path(parent), parent.sha256, "cpu")
-    recipe = TrainConfig.from_dict(run.config).recipe
     if (payload["arch"], list(payload["layers"]), payload["head"]) != (recipe.arch, list(recipe.layers), recipe.head):
         # A preset retuned since the parent was trained has other layers: its weights can't be loaded.
         raise job_services.JobRefused(

@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from classifier.admin.jobs import cancel_jobs
-from classifier.models import LabelCorrection, Photo, PredictionJob, PredictionScope
+from classifier.models import LabelCorrection, LabelIssueJob, Photo, PredictionJob, PredictionScope
 from classifier.services import photos as photo_services
 
 
@@ -107,3 +107,15 @@ class PredictionJobAdmin(admin.ModelAdmin):
             new = photo_services.photos_predict(scope=PredictionScope.ALL, checkpoint=job.checkpoint,
                                                 user=request.user)
             self.message_user(request, f"Prediction job #{new.pk} queued.")
+
+
+@admin.register(LabelIssueJob)
+class LabelIssueJobAdmin(admin.ModelAdmin):
+    list_display = ("id", "status", "checkpoint", "base_checkpoint", "folds", "total", "suspects", "requested_by",
+                    "created_at", "finished_at")
+    list_filter = ("status",)
+    readonly_fields = [f.name for f in LabelIssueJob._meta.fields]
+    actions = [cancel_jobs]
+
+    def has_add_permission(self, request):
+        return False

@@ -165,11 +165,13 @@ class RunIn(Schema):
 
 
 class ClassFigures(Schema):
+    """null scores for a class the set has no images of: there is nothing to score it on."""
+
     index: int
     name: str
-    precision: float
-    recall: float
-    f1: float
+    precision: float | None
+    recall: float | None
+    f1: float | None
     support: int
 
 

@@ -1,4 +1,5 @@
 from classifier.models.jobs import ACTIVE_STATUSES, Job, JobStatus
+from classifier.models.label_issues import DEFAULT_FOLDS, LabelIssueJob, LabelScore
 from classifier.models.photos import (
     CLASS_CHOICES,
     NO_SOURCE,
@@ -19,6 +20,7 @@ from classifier.models.tokens import ApiToken
 from classifier.models.webhooks import DeliveryStatus, Webhook, WebhookDelivery, WebhookEvent
 
 __all__ = [
+    "DEFAULT_FOLDS", "LabelIssueJob", "LabelScore",
     "ACTIVE_STATUSES", "ApiToken", "CLASS_CHOICES", "Checkpoint", "DATASET_LABELS", "DeliveryStatus", "EpochLog",
     "EvaluationReport", "Job", "JobStatus", "LabelCorrection", "NO_SOURCE", "Photo", "PhotoBatch", "PhotoBatchKind",
     "PredictionJob", "PredictionScope", "PredictionTarget", "Predictions", "Promotion", "ReportOrigin", "Tag",

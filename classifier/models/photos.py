@@ -59,6 +59,9 @@ class Photo(models.Model):
     # The 28x28 image the model sees, row by row (784 bytes): small enough for the row itself,
     # so a prediction job or an evaluation reads no files.
     model_input = models.BinaryField()
+    # Where the 28x28 frame lies on the photo, (left, top, right, bottom) as fractions of its width
+    # and height (dataset.photos.frame_box): to draw a map over the photo where the model looked.
+    model_input_box = models.JSONField(null=True, blank=True)
     preprocess_version = models.PositiveSmallIntegerField(
         help_text="dataset.photos.PREPROCESS_VERSION that made model_input")
     original_name = models.CharField(max_length=255, blank=True)
@@ -83,6 +86,10 @@ class Photo(models.Model):
     predicted_by = models.ForeignKey(Checkpoint, null=True, blank=True, on_delete=models.SET_NULL,
                                      related_name="photo_predictions")
     predicted_at = models.DateTimeField(null=True, blank=True)
+    # Where that model looked (engine.occlusion): a float16 (k, 28, 28) map for each class of
+    # occlusion_classes, the predicted class first, then the label when it differs.
+    occlusion = models.BinaryField(null=True, blank=True, editable=False)
+    occlusion_classes = models.JSONField(null=True, blank=True)
 
     # What the newest checkpoint says, when it is not the active model: where the two disagree is
     # where a label teaches most ("most useful to label next").
@@ -90,9 +97,16 @@ class Photo(models.Model):
     candidate_confidence = models.FloatField(null=True, blank=True)
     candidate_by = models.ForeignKey(Checkpoint, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
-    # Decided by dataset.photo_split from sha256 when the photo is stored, never changed: held-out
-    # photos are never trained on, and reports on the "photos" dataset score only them.
+    # Decided when the photo is stored, never changed by an upload: by dataset.photo_split from
+    # sha256, or, for a near-duplicate of a photo already here, its group's side, so that the same
+    # item can't sit in both parts. Held-out photos are never trained on, and reports on the
+    # "photos" dataset score only them.
     held_out = models.BooleanField(default=False, db_index=True)
+    # dataset.near_duplicates: the photo's look, and the group of photos that look the same (the
+    # id of the group's first photo; None while it has no near-duplicate).
+    signature = models.BinaryField(null=True, blank=True, editable=False)
+    duplicate_group = models.PositiveIntegerField(null=True, blank=True, db_index=True,
+                                                  help_text="id of the first photo of its near-duplicate group")
 
     # The current human label: always the result of the photo's latest correction.
     label = models.PositiveSmallIntegerField(null=True, blank=True, choices=CLASS_CHOICES, db_index=True)
@@ -130,6 +144,13 @@ class Photo(models.Model):
         out = io.BytesIO()
         Image.fromarray(self.model_input_array(), "L").save(out, "PNG")
         return out.getvalue()
+
+    def occlusion_map(self, class_index: int) -> np.ndarray | None:
+        """The (28, 28) occlusion map for this class, if the latest prediction made one."""
+        if not self.occlusion or class_index not in (self.occlusion_classes or []):
+            return None
+        maps = np.frombuffer(bytes(self.occlusion), dtype=np.float16).reshape(-1, 28, 28)
+        return maps[self.occlusion_classes.index(class_index)].astype(np.float32)
 
     def ranked_probabilities(self) -> list[tuple[int, str, float]]:
         """(class index, class name, probability), most likely first."""

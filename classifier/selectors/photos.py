@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
 from classifier.models import Checkpoint, JobStatus, LabelCorrection, Photo, PredictionJob, Tag, model_input_array
+from classifier.selectors.label_issues import label_issue_job_latest, photos_with_suspicion, suspects_filter
 from classifier.selectors.promotions import active_checkpoint
 from dataset.classes import NUM_CLASSES
 from dataset.eval_sets import EvalSet, fingerprint_of
@@ -23,6 +24,7 @@ SHOW_CHOICES = {
     "unlabelled": "Unlabelled",
     "labelled": "Labelled",
     "wrong": "Wrong predictions",
+    "suspects": "Possibly mislabelled",
 }
 SPLIT_CHOICES = {
     "": "both parts",
@@ -33,6 +35,7 @@ SPLIT_CHOICES = {
 ORDER_CHOICES = {
     "confidence": "Least confident first",
     "useful": "Most useful to label next",
+    "suspicion": "Possibly mislabelled first",
     "-confidence": "Most confident first",
     "-created": "Newest first",
     "created": "Oldest first",
@@ -49,6 +52,7 @@ USEFULNESS = ExpressionWrapper(
 _ORDERINGS = {
     "useful": [F("label").asc(nulls_first=True), F("usefulness").desc(), "-pk"],
     "confidence": [F("confidence").asc(nulls_last=True), "-pk"],
+    "suspicion": [F("suspect_score").desc(nulls_last=True), "-pk"],
     "-confidence": [F("confidence").desc(nulls_last=True), "-pk"],
     "-created": ["-created_at", "-pk"],
     "created": ["created_at", "pk"],
@@ -129,7 +133,10 @@ class GalleryFilters:
 
 
 def photos_for_gallery(*, filters: GalleryFilters = GalleryFilters()) -> QuerySet[Photo]:
-    photos = Photo.objects.select_related("labelled_by").defer("probabilities")
+    """The gallery's photos, each annotated with the latest label issue job's suspicion of it
+    (suspect_score, suspect_class, suspect_open: see label_issues.photos_with_suspicion)."""
+    job = label_issue_job_latest()
+    photos = photos_with_suspicion(Photo.objects.select_related("labelled_by").defer("probabilities", "signature"), job)
     if filters.show == "unlabelled":
         photos = photos.filter(label__isnull=True)
     elif filters.show == "labelled":
@@ -137,6 +144,8 @@ def photos_for_gallery(*, filters: GalleryFilters = GalleryFilters()) -> QuerySe
     elif filters.show == "wrong":
         photos = photos.filter(label__isnull=False, predicted_label__isnull=False).exclude(
             label=F("predicted_label"))
+    elif filters.show == "suspects":
+        photos = photos.filter(suspects_filter(job))
     if filters.label is not None:
         photos = photos.filter(label=filters.label)
     if filters.predicted is not None:

@@ -24,14 +24,22 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from classifier.models import ACTIVE_STATUSES, EvaluationReport, Job, JobStatus, PredictionJob, TrainingRun
+from classifier.models import (
+    ACTIVE_STATUSES,
+    EvaluationReport,
+    Job,
+    JobStatus,
+    LabelIssueJob,
+    PredictionJob,
+    TrainingRun,
+)
 from classifier.services.webhooks import webhooks_job_finished, webhooks_resend_due
 from fmnistsite.celery import app
 
 logger = logging.getLogger(__name__)
 
 # Every kind of job, in the order the sweep visits them.
-JOB_MODELS: tuple[type[Job], ...] = (TrainingRun, EvaluationReport, PredictionJob)
+JOB_MODELS: tuple[type[Job], ...] = (TrainingRun, EvaluationReport, PredictionJob, LabelIssueJob)
 JOB_KINDS: dict[str, type[Job]] = {model.kind: model for model in JOB_MODELS}
 # A resumable job whose worker died this many times is failed instead: it may be what kills them.
 MAX_ATTEMPTS = 2

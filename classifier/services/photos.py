@@ -15,6 +15,7 @@ import re
 import secrets
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 import numpy as np
 from django.conf import settings
@@ -41,6 +42,7 @@ from classifier.models import (
 )
 from classifier.selectors.photos import checkpoint_for_prediction
 from classifier.services.jobs import job_alive, job_enqueue, job_heartbeat
+from dataset import near_duplicates
 from dataset.classes import CLASS_NAMES, NUM_CLASSES
 from dataset.photo_split import is_held_out
 from dataset.photos import (
@@ -50,6 +52,7 @@ from dataset.photos import (
     open_photo,
     orient,
     preprocess,
+    preprocess_with_box,
     working_copy,
 )
 
@@ -115,6 +118,18 @@ def _encode_thumbnail(flat: Image.Image) -> bytes:
 
 def _duplicate_of(sha256: str) -> Photo | None:
     return Photo.objects.filter(Q(sha256=sha256) | Q(stored_sha256=sha256)).order_by("pk").first()
+
+
+def _nearest_duplicate(signature) -> Photo | None:
+    """The stored photo that looks most like this one, if it is a near-duplicate."""
+    rows = list(Photo.objects.exclude(signature=None).order_by("pk").values_list("pk", "signature"))
+    if not rows:
+        return None
+    found = near_duplicates.distances(signature, np.stack([near_duplicates.signature_from_bytes(s) for _, s in rows]))
+    best = int(found.argmin())
+    if found[best] >= near_duplicates.DUPLICATE_DISTANCE:
+        return None
+    return Photo.objects.only("pk", "held_out", "duplicate_group").get(pk=rows[best][0])
 
 
 # --- where photos come from ----------------------------------------------------------------
@@ -191,7 +206,10 @@ def photo_upload(*, file: File, user: AbstractBaseUser | None, batch: PhotoBatch
 
     Raises PhotoRejected (and stores nothing) for a file that is too large, not a JPEG, PNG
     or WebP image, truncated, a decompression bomb, or already in the gallery. The files and
-    the row are written together: if anything fails, the files written so far are removed."""
+    the row are written together: if anything fails, the files written so far are removed.
+
+    A near-duplicate of a stored photo joins its group and its side of the split (a photo that
+    looks like two groups joins the nearer; `manage.py group_photos` regroups everything)."""
     tags = parse_tags(tags)  # a bad tag refuses the photo before anything is stored
     data = _read_upload(file)
     sha256 = hashlib.sha256(data).hexdigest()
@@ -203,7 +221,8 @@ def photo_upload(*, file: File, user: AbstractBaseUser | None, batch: PhotoBatch
         flat, alpha = flatten_alpha(upright)
         original, suffix = _encode_original(flat, alpha)
         thumbnail = _encode_thumbnail(flat)
-        model_input = preprocess(upright)
+        model_input, box = preprocess_with_box(upright)
+        signature = near_duplicates.signature(flat)
     token = secrets.token_hex(16)
     folder = f"photos/{token[:2]}"
     written: list[str] = []
@@ -211,13 +230,19 @@ def photo_upload(*, file: File, user: AbstractBaseUser | None, batch: PhotoBatch
         with transaction.atomic():
             written.append(default_storage.save(f"{folder}/{token}{suffix}", ContentFile(original)))
             written.append(default_storage.save(f"{folder}/{token}-thumb.jpg", ContentFile(thumbnail)))
+            twin = _nearest_duplicate(signature)
+            group = (twin.duplicate_group or twin.pk) if twin is not None else None
             photo = Photo.objects.create(
                 original=written[0], thumbnail=written[1], model_input=model_input.tobytes(),
-                preprocess_version=PREPROCESS_VERSION, original_name=display_name(file.name),
-                sha256=sha256, stored_sha256=hashlib.sha256(original).hexdigest(),
-                width=upright.width, height=upright.height, uploaded_by=user, held_out=is_held_out(sha256),
+                model_input_box=[round(v, 5) for v in box], preprocess_version=PREPROCESS_VERSION,
+                original_name=display_name(file.name), sha256=sha256, stored_sha256=hashlib.sha256(original).hexdigest(),
+                width=upright.width, height=upright.height, uploaded_by=user,
+                held_out=twin.held_out if twin is not None else is_held_out(sha256),
+                signature=near_duplicates.signature_bytes(signature), duplicate_group=group,
                 batch=batch, source=clean_source(source),
             )
+            if twin is not None and twin.duplicate_group is None:
+                Photo.objects.filter(pk=twin.pk).update(duplicate_group=twin.pk)
             if tags:
                 photo_tags_set(photo=photo, tags=tags)
     except BaseException as exc:
@@ -248,13 +273,71 @@ def photos_preprocess_again(*, photos: Iterable[Photo], failed: list[str] | None
                 failed.append(f"photo #{photo.pk} ({photo.original.name}): {exc}")
             continue
         with image:
-            model_input = preprocess(image)
+            model_input, box = preprocess_with_box(image)
         Photo.objects.filter(pk=photo.pk).update(
-            model_input=model_input.tobytes(), preprocess_version=PREPROCESS_VERSION, predicted_label=None,
-            confidence=None, probabilities=None, predicted_by=None, predicted_at=None,
+            model_input=model_input.tobytes(), model_input_box=[round(v, 5) for v in box],
+            preprocess_version=PREPROCESS_VERSION, predicted_label=None, confidence=None, probabilities=None,
+            predicted_by=None, predicted_at=None, occlusion=None, occlusion_classes=None,
         )
         count += 1
     return count
+
+
+@dataclass
+class Grouping:
+    """What `photos_group_near_duplicates` did."""
+
+    groups: int = 0  # groups of two or more photos
+    grouped: int = 0  # photos in them
+    moved: list[int] = field(default_factory=list)  # photos put on their group's side of the split
+    failed: list[str] = field(default_factory=list)  # photos whose original can't be read, why
+
+
+def photos_group_near_duplicates() -> Grouping:
+    """Group every photo with those that look the same (dataset.near_duplicates), computing
+    signatures that are missing (photos stored before there were any) from the originals, and
+    put each group on its first photo's side of the split. Moving a photo is what keeps a
+    duplicate out of both parts; the command that calls this says which photos moved."""
+    result = Grouping()
+    rows = list(Photo.objects.order_by("pk").values_list("pk", "signature", "held_out", "duplicate_group"))
+    signatures, kept = [], []
+    for pk, data, held_out, group in rows:
+        if data is None:
+            photo = Photo.objects.get(pk=pk)
+            try:
+                with photo.original.open("rb") as stored:
+                    image = open_photo(stored.read(), max_pixels=settings.PHOTO_MAX_PIXELS)
+            except (OSError, PhotoUnreadable) as exc:
+                result.failed.append(f"photo #{pk} ({photo.original.name}): {exc}")
+                continue
+            with image:
+                flat, _alpha = flatten_alpha(image)
+                signature = near_duplicates.signature(flat)
+            Photo.objects.filter(pk=pk).update(signature=near_duplicates.signature_bytes(signature))
+        else:
+            signature = near_duplicates.signature_from_bytes(data)
+        signatures.append(signature)
+        kept.append((pk, held_out, group))
+    if not kept:
+        return result
+    roots = near_duplicates.group(np.stack(signatures))
+    sizes: dict[int, int] = {}
+    for root in roots:
+        sizes[root] = sizes.get(root, 0) + 1
+    with transaction.atomic():
+        for (pk, held_out, group), root in zip(kept, roots):
+            first_pk, first_held_out, _ = kept[root]
+            new_group = first_pk if sizes[root] > 1 else None
+            new_held_out = first_held_out if sizes[root] > 1 else held_out
+            if (new_group, new_held_out) != (group, held_out):
+                Photo.objects.filter(pk=pk).update(duplicate_group=new_group, held_out=new_held_out)
+            if new_held_out != held_out:
+                result.moved.append(pk)
+    result.groups = sum(1 for size in sizes.values() if size > 1)
+    result.grouped = sum(size for size in sizes.values() if size > 1)
+    logger.info("near-duplicates: %d groups of %d photos; %d moved to their group's side", result.groups,
+                result.grouped, len(result.moved))
+    return result
 
 
 def photos_delete(*, photos: Iterable[Photo]) -> int:
@@ -309,6 +392,23 @@ def photo_label_set(*, photo: Photo, label: int | None, user: AbstractBaseUser |
         _apply(locked, correction)
     _sync(photo, locked)
     logger.info("photo %s labelled %s by %s", photo.pk, label, user)
+    return correction
+
+
+def photo_label_confirm(*, photo: Photo, user: AbstractBaseUser | None, source: str = "") -> LabelCorrection:
+    """Say the photo's label is right after a second look (it was "possibly mislabelled"):
+    recorded as a correction from the label to itself, so the history shows who looked, and
+    the photo leaves the suspects until a later job doubts it again."""
+    with transaction.atomic():
+        locked = Photo.objects.select_for_update().get(pk=photo.pk)
+        if locked.label is None:
+            raise LabelConflict("This photo has no label to confirm.")
+        correction = LabelCorrection.objects.create(
+            photo=locked, user=user, from_label=locked.label, to_label=locked.label, source=source[:100],
+        )
+        _apply(locked, correction)
+    _sync(photo, locked)
+    logger.info("photo %s: label %s confirmed by %s", photo.pk, locked.label, user)
     return correction
 
 
@@ -387,9 +487,11 @@ def prediction_job_start(*, job: PredictionJob, total: int) -> None:
     job_heartbeat(job=job, progress=0.0, total=total, done=0)
 
 
-def prediction_job_record(*, job: PredictionJob, results: list[tuple[int, list[float]]]) -> None:
-    """Store one batch's predictions, (photo id, ten probabilities) each, with the progress. Each
-    batch is a heartbeat: a job cancelled or taken back meanwhile stores nothing more."""
+def prediction_job_record(*, job: PredictionJob, results: list[tuple[int, list[float]]],
+                          occlusion: dict[int, tuple[bytes, list[int]]] | None = None) -> None:
+    """Store one batch's predictions, (photo id, ten probabilities) each, with the progress, and
+    where the model looked (photo id -> maps, their classes; see Photo.occlusion). Each batch is a
+    heartbeat: a job cancelled or taken back meanwhile stores nothing more."""
     now = timezone.now()
     done = job.done + len(results)
     with transaction.atomic():
@@ -402,9 +504,12 @@ def prediction_job_record(*, job: PredictionJob, results: list[tuple[int, list[f
                 photos.append(Photo(pk=photo_id, candidate_label=best, candidate_confidence=probabilities[best],
                                     candidate_by=job.checkpoint))
             else:
+                maps, classes = (occlusion or {}).get(photo_id, (None, None))
                 photos.append(Photo(pk=photo_id, predicted_label=best, confidence=probabilities[best],
-                                    probabilities=probabilities, predicted_by=job.checkpoint, predicted_at=now))
+                                    probabilities=probabilities, predicted_by=job.checkpoint, predicted_at=now,
+                                    occlusion=maps, occlusion_classes=classes))
         fields = (["candidate_label", "candidate_confidence", "candidate_by"] if candidate
-                  else ["predicted_label", "confidence", "probabilities", "predicted_by", "predicted_at"])
+                  else ["predicted_label", "confidence", "probabilities", "predicted_by", "predicted_at", "occlusion",
+                        "occlusion_classes"])
         Photo.objects.bulk_update(photos, fields, batch_size=500)
     job.done = done

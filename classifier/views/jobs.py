@@ -17,6 +17,7 @@ _KEPT = {
     "run": "The epochs finished so far and their checkpoints are kept.",
     "report": "Nothing is scored; you can evaluate the checkpoint again later.",
     "prediction": "Photos predicted so far keep their new predictions.",
+    "label-issues": "No scores are kept; the gallery keeps showing the last finished job's.",
 }
 
 

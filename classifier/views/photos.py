@@ -7,6 +7,7 @@ files, with the content type we wrote them with.
 
 from __future__ import annotations
 
+import io
 import secrets
 
 from django.conf import settings
@@ -20,10 +21,14 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_GET, require_POST
+from PIL import Image
 
-from classifier.models import Checkpoint, PredictionScope
+from classifier import heatmaps
+from classifier.models import DEFAULT_FOLDS, Checkpoint, PredictionScope
+from classifier.selectors import label_issues as label_issue_selectors
 from classifier.selectors import photos as photo_selectors
 from classifier.services import jobs as job_services
+from classifier.services import label_issues as label_issue_services
 from classifier.services import photos as photo_services
 from classifier.views.access import staff_required
 from classifier.views.jobs import LIVE_POLL_MS, say_queued
@@ -138,6 +143,7 @@ def _gallery_context(request) -> dict:
         query["page"] = str(page.number)
     job = photo_selectors.prediction_job_for_gallery()
     return {
+        "label_job": label_issue_selectors.label_issue_job_for_gallery(),
         "filters": filters, "page": page, "photos": page.object_list, "query": urlencode(query),
         "filter_query": urlencode(filters.as_query()),
         "show_choices": photo_selectors.SHOW_CHOICES, "order_choices": photo_selectors.ORDER_CHOICES,
@@ -168,7 +174,7 @@ def photo_detail(request, photo_id: int):
     photo = photo_selectors.photo_get(photo_id=photo_id)
     return render(request, "classifier/photo_detail.html", {
         "photo": photo, "history": photo_selectors.photo_history(photo=photo),
-        "classes": list(enumerate(CLASS_NAMES)),
+        "classes": list(enumerate(CLASS_NAMES)), "suspicion": label_issue_selectors.photo_suspicion(photo=photo),
     })
 
 
@@ -225,6 +231,22 @@ def photo_label(request, photo_id: int):
 
 @require_POST
 @login_required
+def photo_label_confirm(request, photo_id: int):
+    """The label is right (after a second look at a possibly mislabelled photo): recorded as a correction."""
+    photo = photo_selectors.photo_get(photo_id=photo_id)
+    try:
+        correction = photo_services.photo_label_confirm(photo=photo, user=request.user,
+                                                        source=request.POST.get("source", "") or "photo page (confirm)")
+    except photo_services.LabelConflict as exc:
+        return _refusal(request, photo.pk, str(exc), 409)
+    if _wants_json(request):
+        return JsonResponse(_photo_json(request, photo, correction))
+    messages.success(request, f"Photo #{photo.pk}: label {correction.to_label_display} confirmed.")
+    return _back(request, photo.pk)
+
+
+@require_POST
+@login_required
 def photo_tags(request, photo_id: int):
     """Replace a photo's tags with the comma-separated ones the form sends."""
     photo = photo_selectors.photo_get(photo_id=photo_id)
@@ -237,6 +259,38 @@ def photo_tags(request, photo_id: int):
     messages.success(request, f"Photo #{photo.pk} tagged {', '.join(names)}." if names else
                      f"Photo #{photo.pk} has no tags now.")
     return _back(request, photo.pk)
+
+
+@require_POST
+@staff_required
+def label_issues_find(request):
+    """Staff: score every labelled photo for how likely its label is wrong (a job on a worker)."""
+    raw = request.POST.get("folds", "").strip()
+    try:
+        job = label_issue_services.label_issues_find(user=request.user, folds=int(raw) if raw else DEFAULT_FOLDS)
+    except (ValueError, ValidationError) as exc:
+        text = " ".join(exc.messages) if isinstance(exc, ValidationError) else f"{raw!r} is not a number of folds."
+        messages.error(request, text)
+        return redirect("photo_gallery")
+    say_queued(request, job, f"Label issue job #{job.pk} queued: every labelled photo, as seen by checkpoint "
+                             f"#{job.checkpoint_id}.")
+    return redirect(job.get_absolute_url())
+
+
+def _label_issue_job_context(job_id: int) -> dict:
+    job = label_issue_selectors.label_issue_job_get(job_id=job_id)
+    return {"job": job, "poll_ms": LIVE_POLL_MS,
+            "suspects": label_issue_selectors.label_suspects(job=job)[:12] if job.succeeded else []}
+
+
+@login_required
+def label_issue_job_detail(request, job_id: int):
+    return render(request, "classifier/label_issue_job_detail.html", _label_issue_job_context(job_id))
+
+
+@login_required
+def label_issue_job_live(request, job_id: int):
+    return render(request, "classifier/_label_issue_job_live.html", _label_issue_job_context(job_id))
 
 
 @require_POST
@@ -293,6 +347,29 @@ def photo_original(request, photo_id: int):
 @login_required
 def photo_thumbnail(request, photo_id: int):
     return _serve(photo_selectors.photo_get(photo_id=photo_id).thumbnail)
+
+
+@require_GET
+@login_required
+def photo_occlusion(request, photo_id: int, class_index: int, over: str):
+    """Where the model looked for this class: its occlusion map over what it sees, or over the photo."""
+    photo = photo_selectors.photo_get(photo_id=photo_id)
+    heat = photo.occlusion_map(class_index)
+    if heat is None or over not in ("model-input", "photo") or (over == "photo" and not photo.model_input_box):
+        raise Http404("No such map: the photo's latest prediction made none for this class.")
+    if over == "model-input":
+        data = heatmaps.over_model_input(photo.model_input_array(), heat)
+    else:
+        try:
+            with photo.thumbnail.open("rb") as stored:
+                thumbnail = Image.open(io.BytesIO(stored.read()))
+                thumbnail.load()
+        except FileNotFoundError:
+            raise Http404("The file is missing on the server.") from None
+        data = heatmaps.over_photo(thumbnail, heat, photo.model_input_box)
+    response = HttpResponse(data, content_type="image/png")
+    response["Cache-Control"] = "private, max-age=60"
+    return response
 
 
 @require_GET
