@@ -1,12 +1,15 @@
 """Web and workers that share no disk: with the AWS_* settings every stored file (photos,
 thumbnails, checkpoints) lives in the bucket, here a real S3 protocol server on loopback
 (moto's). A real worker process, with local folders of its own, trains, evaluates and
-predicts; the web side, with other folders, takes uploads and serves downloads. Export is
-being built on another branch and is not covered here yet."""
+predicts; the web side, with other folders, takes uploads and serves downloads; an export is
+made by a worker into the bucket and downloaded from it."""
 
 from __future__ import annotations
 
 import hashlib
+import io
+import zipfile
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -14,10 +17,18 @@ from django.urls import reverse
 
 from classifier.models import EvaluationReport, JobStatus, Photo, PredictionJob, ReportOrigin
 from classifier.selectors.runs import checkpoint_file_problem
-from tests.factories import EvaluationReportFactory, StaffFactory, TrainingRunFactory, UserFactory, tiny_config
+from classifier.services import worker_calls
+from tests.factories import (
+    EvaluationReportFactory,
+    StaffFactory,
+    TrainingRunFactory,
+    UserFactory,
+    real_checkpoint,
+    tiny_config,
+)
 from tests.photo_files import jpeg_bytes, upload
 from tests.s3_server import BUCKET
-from tests.workers import PRIVATE_BROKER_URL, WorkerProcess, flush_broker, send_privately, wait_for
+from tests.workers import PRIVATE_BROKER_URL, TEST_BROKER_URL, WorkerProcess, flush_broker, send_privately, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -128,3 +139,31 @@ def test_a_checkpoint_changed_in_the_bucket_is_refused_by_a_worker_that_never_ca
     report = _finished(report, gpu_host)
     assert report.status == JobStatus.FAILED and "has changed since it was written" in report.error
     assert not list(gpu_host.cache.glob("*.pt"))  # nothing unverified is kept
+
+
+def test_an_export_is_made_by_a_worker_into_the_bucket_and_downloaded_from_it(web_on_the_bucket, s3, trained_weights,
+                                                                           transactional_db, client, tmp_path,
+                                                                           monkeypatch):
+    # A checkpoint the web host stored in the bucket; a worker with a disk of its own, on the
+    # broker the web asks (the export is a call the page waits for), on a queue of its own so
+    # that the suite's other worker, which has no bucket, can't take the call.
+    checkpoint = real_checkpoint(trained_weights)
+    assert f"checkpoints/{checkpoint.file.name}" in s3.keys("checkpoints/")
+    host = tmp_path / "export-host"
+    host.mkdir()
+    monkeypatch.setattr(worker_calls.app, "send_task", partial(worker_calls.app.send_task, queue="s3-export"))
+    worker = WorkerProcess(media_root=host / "media", checkpoint_root=host / "checkpoints",
+                           log_path=host / "worker.log", broker_url=TEST_BROKER_URL, extra_env=s3.settings,
+                           queue="s3-export")
+    try:
+        worker.wait_ready()
+        client.force_login(StaffFactory())
+        response = client.get(reverse("checkpoint_export", args=[checkpoint.pk]))
+        assert response.status_code == 200, worker.log()
+        archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+        assert any(name.endswith("/model.onnx") for name in archive.namelist())
+        kept = [key for key in s3.keys("media/") if key.startswith("media/exports/")]
+        assert len(kept) == 1  # kept in the bucket for the next download
+    finally:
+        worker.stop()
+    assert not _files_under(host / "media") and not _files_under(web_on_the_bucket)
