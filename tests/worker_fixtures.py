@@ -16,7 +16,10 @@ def live_worker(django_db_setup, django_db_blocker, tmp_path_factory):
         old = settings.MEDIA_ROOT, settings.CHECKPOINT_ROOT
         settings.MEDIA_ROOT, settings.CHECKPOINT_ROOT = root / "media", root / "checkpoints"
         try:
-            worker = start_worker(root)
+            # It doesn't sweep while the session lasts: a test that kills a worker or stops Redis
+            # must see only its own workers settle its jobs, never this one (which can't reach
+            # that test's files).
+            worker = start_worker(root, extra_env={"JOB_SWEEP_INTERVAL_S": "0"})
         finally:
             settings.MEDIA_ROOT, settings.CHECKPOINT_ROOT = old
     worker.media_root, worker.checkpoint_root = root / "media", root / "checkpoints"

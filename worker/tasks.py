@@ -120,4 +120,5 @@ def sweep_at_worker_start(**_kwargs) -> None:
         logger.exception("sweep at worker start failed")
     finally:
         close_old_connections()
-    threading.Thread(target=_sweep_forever, args=(threading.Event(),), name="job-sweep", daemon=True).start()
+    if settings.JOB_SWEEP_INTERVAL_S > 0:  # 0: no periodic sweep (another worker or beat does it)
+        threading.Thread(target=_sweep_forever, args=(threading.Event(),), name="job-sweep", daemon=True).start()
