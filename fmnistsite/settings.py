@@ -221,6 +221,8 @@ JOB_STALE_AFTER_S = env_int("JOB_STALE_AFTER_S", 180)
 JOB_RESEND_AFTER_S = env_int("JOB_RESEND_AFTER_S", 600)
 # How often each worker sweeps, and each web process at most (0: the web never sweeps).
 JOB_SWEEP_INTERVAL_S = env_int("JOB_SWEEP_INTERVAL_S", 60)
+# Where the model looked, mapped for every photo the active model predicts (37x a prediction's cost).
+PHOTO_OCCLUSION_MAPS = env_bool("PHOTO_OCCLUSION_MAPS", True)
 JOB_WEB_SWEEP_S = env_int("JOB_WEB_SWEEP_S", JOB_SWEEP_INTERVAL_S)
 
 # --- Photos -----------------------------------------------------------------------------

@@ -106,7 +106,9 @@ def test_staff_cancel_stops_a_running_run_in_the_worker(worker):
 
 
 def test_a_run_whose_worker_is_killed_ends_failed_after_the_sweep(transactional_db, tmp_path, private_broker):
-    victim = start_private_worker(tmp_path, "victim")
+    # Without occlusion maps: 8,000 photos with them take a worker minutes (tested elsewhere).
+    quick = {"PHOTO_OCCLUSION_MAPS": "0"}
+    victim = start_private_worker(tmp_path, "victim", extra_env=quick)
     try:
         run = TrainingRunFactory(config=tiny_config(epochs=3, limit=20_000).to_dict())
         send_privately(run)
@@ -117,7 +119,7 @@ def test_a_run_whose_worker_is_killed_ends_failed_after_the_sweep(transactional_
     assert _fresh(run).status == JobStatus.RUNNING  # nobody is left to say otherwise
     _silent_for_long(run)
     # A worker that starts after the crash sweeps at once. Training is not started again unasked.
-    successor = start_private_worker(tmp_path, "successor")
+    successor = start_private_worker(tmp_path, "successor", extra_env=quick)
     try:
         run = wait_for(lambda: _fresh(run) if _fresh(run).status != JobStatus.RUNNING else None,
                        timeout=60, message="the sweep")
@@ -134,7 +136,9 @@ def _silent_for_long(job) -> None:
 
 def _kill_mid_job_then_finish(job, tmp_path, is_mid_job):
     """SIGKILL the worker running the job, mid-way; a successor must leave nothing running."""
-    victim = start_private_worker(tmp_path, "victim")
+    # Without occlusion maps: 8,000 photos with them take a worker minutes (tested elsewhere).
+    quick = {"PHOTO_OCCLUSION_MAPS": "0"}
+    victim = start_private_worker(tmp_path, "victim", extra_env=quick)
     try:
         send_privately(job)
         wait_for(lambda: is_mid_job(_fresh(job)), timeout=120, interval=0.05,
@@ -143,7 +147,7 @@ def _kill_mid_job_then_finish(job, tmp_path, is_mid_job):
         victim.kill()
     assert _fresh(job).status == JobStatus.RUNNING
     _silent_for_long(job)
-    successor = start_private_worker(tmp_path, "successor")
+    successor = start_private_worker(tmp_path, "successor", extra_env=quick)
     try:
         return _finished(job, worker=successor)
     finally:
