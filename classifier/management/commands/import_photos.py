@@ -3,12 +3,12 @@ through the same upload and labelling services as the web pages."""
 
 from pathlib import Path
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from classifier.management.users import command_user
 from classifier.services import photos as photo_services
 from dataset.photo_sets import PhotoFile, list_photo_files
 
@@ -34,11 +34,7 @@ class Command(BaseCommand):
         parser.add_argument("--tag", action="append", default=[], help="tag every photo (repeat for several)")
 
     def handle(self, *args, **options):
-        user = None
-        if options["user"]:
-            user = get_user_model().objects.filter(username=options["user"]).first()
-            if user is None:
-                raise CommandError(f"no user named {options['user']!r}")
+        user = command_user(options["user"])
         skipped = []
         try:
             files = list_photo_files(options["path"], skipped)

@@ -2,11 +2,11 @@
 
 import time
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from classifier.management.users import command_user
 from classifier.models import Checkpoint, JobStatus
 from classifier.selectors import runs as run_selectors
 from classifier.services import training as training_services
@@ -69,12 +69,7 @@ class Command(BaseCommand):
         self._wait(run.pk, options["poll"])
 
     def _user(self, username):
-        if not username:
-            return None
-        user = get_user_model().objects.filter(username=username).first()
-        if user is None:
-            raise CommandError(f"no user named {username!r}")
-        return user
+        return command_user(username)
 
     def _finetune(self, options, user):
         if options["with_photos"] is False and (options["photo_weight"] is not None or options["photo_balance"]):

@@ -7,11 +7,11 @@ from functools import partial
 from pathlib import Path
 from urllib.parse import urlencode
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from classifier import formatting
+from classifier.management.users import command_user
 from classifier.models import DATASET_LABELS, Checkpoint, EvaluationReport, JobStatus, ReportOrigin, TrainingRun
 from classifier.selectors import reports as report_selectors
 from classifier.selectors import runs as run_selectors
@@ -110,14 +110,7 @@ class Command(BaseCommand):
         return checkpoint
 
     def _user(self, username: str | None):
-        if not username:
-            return None
-        user = get_user_model().objects.filter(username=username).first()
-        if user is None:
-            raise CommandError(f"no user named {username!r}")
-        if not user.is_staff:
-            raise CommandError(f"{username!r} is not staff; only staff can evaluate checkpoints")
-        return user
+        return command_user(username, staff_to="evaluate checkpoints")
 
     def _print(self, report) -> None:
         """The figures as the report page shows them: the same stored numbers, the same formatting."""

@@ -6,11 +6,11 @@ import json
 from functools import partial
 from pathlib import Path
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from classifier.management.users import command_user
 from classifier.models import DEFAULT_FOLDS, Checkpoint, JobStatus, LabelIssueJob
 from classifier.selectors import label_issues as label_issue_selectors
 from classifier.services import label_issues as label_issue_services
@@ -75,11 +75,4 @@ class Command(BaseCommand):
             self.stdout.write(f"{len(rows)} {'photos' if options['all'] else 'suspects'} written to {options['json']}")
 
     def _user(self, username: str | None):
-        if not username:
-            return None
-        user = get_user_model().objects.filter(username=username).first()
-        if user is None:
-            raise CommandError(f"no user named {username!r}")
-        if not user.is_staff:
-            raise CommandError(f"{username!r} is not staff; only staff can look for mislabelled photos")
-        return user
+        return command_user(username, staff_to="look for mislabelled photos")
