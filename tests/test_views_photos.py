@@ -4,7 +4,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from classifier.models import JobStatus, LabelCorrection, Photo, PredictionJob
+from classifier.models import JobStatus, LabelCorrection, Photo, PhotoState, PredictionJob, PreparationJob
 from classifier.services import photos as services
 from tests.factories import StaffFactory, TrainingRunFactory
 from tests.photo_files import jpeg_bytes, png_bytes, upload
@@ -91,8 +91,11 @@ def test_a_request_bigger_than_one_photo_is_refused_unread(user_client, settings
     assert not Photo.objects.exists()
 
 
-def test_the_upload_form_without_scripts_takes_several_files_and_queues_a_prediction(
+def test_the_upload_form_without_scripts_takes_several_files_and_queues_their_preparation_then_prediction(
         user_client, no_enqueue, django_capture_on_commit_callbacks):
+    from worker import preparation_job
+    from worker.jobs import run_job
+
     run = TrainingRunFactory(status=JobStatus.SUCCEEDED)
     run.checkpoints.create(epoch=1, file="x.pt", size=1, sha256="x", val_acc=0.9, val_loss=0.3)
     with django_capture_on_commit_callbacks(execute=True):
@@ -100,8 +103,18 @@ def test_the_upload_form_without_scripts_takes_several_files_and_queues_a_predic
             upload(jpeg_bytes(), "a.jpg"), upload(b"not an image", "b.png"), upload(png_bytes(), "c.png")]})
     page = response.content.decode()
     assert response.status_code == 200 and Photo.objects.count() == 2
-    assert "b.png is not an image" in page and "Queued for prediction" in page
-    assert PredictionJob.objects.count() == 1 and len(no_enqueue) == 1
+    assert "b.png is not an image" in page and "a worker prepares what the model sees (preparation job #" in page
+    # Stored, not prepared in the request: no model input yet, and nothing to predict yet.
+    assert set(Photo.objects.values_list("state", "model_input")) == {(PhotoState.PREPARING, b"")}
+    job = PreparationJob.objects.get()
+    assert no_enqueue == [("worker.tasks.prepare_photos", job.pk)] and not PredictionJob.objects.exists()
+    # What the worker's task does (worker.tasks.prepare_photos): every photo ready, then predicted.
+    with django_capture_on_commit_callbacks(execute=True):
+        job = run_job(PreparationJob, job.pk, preparation_job.prepare_and_record,
+                      after_success=preparation_job.after_success)
+    assert job.succeeded and (job.done, job.total) == (2, 2)
+    assert all(p.is_ready and len(bytes(p.model_input)) == 784 and not p.upload for p in Photo.objects.all())
+    assert PredictionJob.objects.count() == 1 and no_enqueue[-1][0] == "worker.tasks.predict_photos"
 
 
 def test_the_upload_form_takes_the_first_20_files_and_names_each_one_left_out(user_client, no_enqueue):

@@ -51,13 +51,20 @@ def _content_length(request) -> int:
         return 0
 
 
-def _prediction_note(job) -> str:
+def _preparation_note(user) -> str:
+    """What happens next to photos just stored: a worker prepares them (what the model sees), then
+    the model predicts them; meanwhile the gallery shows them as preparing."""
+    job = photo_services.photos_prepare_waiting(user=user)
     if job is None:
-        return ("No trained model yet: photos are stored and shown as not predicted yet; staff can "
-                "predict them once a training run succeeds.")
+        return ""
     if job_services.job_send_failed(job):
-        return f"Stored; prediction job #{job.pk} waits: {job_services.QUEUE_UNREACHABLE}"
-    return f"Queued for prediction (job #{job.pk}); the gallery updates by itself when it is done."
+        return f"Stored; preparation job #{job.pk} waits: {job_services.QUEUE_UNREACHABLE}"
+    note = (f"Stored; a worker prepares what the model sees (preparation job #{job.pk}), then predicts it. The "
+            f"gallery shows the photos as preparing and updates by itself.")
+    if photo_selectors.checkpoint_for_prediction() is None:
+        note += (" No trained model yet: photos are shown as not predicted yet; staff can predict them once a "
+                 "training run succeeds.")
+    return note
 
 
 def _upload_origin(request) -> dict:
@@ -73,7 +80,7 @@ def _upload_origin(request) -> dict:
 def _upload_one(file, user, origin: dict) -> dict:
     name = photo_services.display_name(file.name)
     try:
-        photo = photo_services.photo_upload(file=file, user=user, **origin)
+        photo = photo_services.photo_store(file=file, user=user, **origin)
     except photo_services.PhotoRejected as exc:
         result = {"ok": False, "name": name, "error": f"{name or 'This file'} {exc}"}
         if exc.existing is not None:
@@ -104,7 +111,7 @@ def photo_upload(request):
                               f"at most {MAX_FILES_PER_REQUEST} files; upload it again."}
                     for f in files[MAX_FILES_PER_REQUEST:]]
         if any(r["ok"] for r in results):
-            note = _prediction_note(photo_services.photos_predict_new(user=request.user))
+            note = _preparation_note(request.user)
     return render(request, "classifier/photo_upload.html", {
         "results": results, "note": note, "max_bytes": settings.PHOTO_MAX_BYTES,
         "max_megapixels": settings.PHOTO_MAX_PIXELS // 1_000_000, "batch_key": batch_key,
@@ -130,7 +137,7 @@ def photo_upload_file(request):
     result = _upload_one(files[0], request.user, origin)
     if not result["ok"]:
         return JsonResponse(result, status=400)
-    result["prediction"] = _prediction_note(photo_services.photos_predict_new(user=request.user))
+    result["prediction"] = _preparation_note(request.user)
     return JsonResponse(result, status=201)
 
 
