@@ -33,7 +33,7 @@ def test_anonymous_users_are_sent_to_login_for_pages_and_files(client, plain_use
     photo = _photo(plain_user)
     for name, args in [("photo_gallery", []), ("photo_upload", []), ("photo_detail", [photo.pk]),
                        ("photo_original", [photo.pk]), ("photo_thumbnail", [photo.pk]),
-                       ("photo_model_input", [photo.pk]), ("photo_gallery_live", [])]:
+                       ("photo_model_input", [photo.pk]), ("photo_gallery_changes", [])]:
         response = client.get(reverse(name, args=args))
         assert response.status_code == 302 and response["Location"].startswith(reverse("login")), name
     response = client.post(reverse("photo_upload_file"), {"photo": upload(jpeg_bytes())})
@@ -152,15 +152,6 @@ def test_gallery_filters(user_client, plain_user):
     assert shown(show="bogus", predicted="12") == shown()
     page = user_client.get(reverse("photo_gallery"), {"show": "wrong"}).content.decode()
     assert "Shirt" in page and "40 %" in page and 'data-predicted="0"' in page
-
-
-def test_the_live_fragment_polls_while_a_job_is_active(user_client, plain_user):
-    _photo(plain_user)
-    job = PredictionJob.objects.create(status="running", total=4, done=1)
-    page = user_client.get(reverse("photo_gallery_live")).content.decode()
-    assert 'data-active="1"' in page and "1 of 4 photos" in page and "photo-card" in page
-    PredictionJob.objects.filter(pk=job.pk).update(status="succeeded", done=4)
-    assert 'data-active="0"' in user_client.get(reverse("photo_gallery_live")).content.decode()
 
 
 def test_labelling_by_fetch_returns_the_redrawn_card_and_the_correction(user_client, plain_user):

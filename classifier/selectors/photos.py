@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 from django.db.models import Case, Count, ExpressionWrapper, F, FloatField, Q, QuerySet, Value, When
@@ -11,7 +12,16 @@ from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
-from classifier.models import Checkpoint, JobStatus, LabelCorrection, Photo, PredictionJob, Tag, model_input_array
+from classifier.models import (
+    Checkpoint,
+    JobStatus,
+    LabelCorrection,
+    Photo,
+    PredictionJob,
+    PreparationJob,
+    Tag,
+    model_input_array,
+)
 from classifier.selectors.label_issues import label_issue_job_latest, photos_with_suspicion, suspects_filter
 from classifier.selectors.promotions import active_checkpoint
 from dataset.classes import NUM_CLASSES
@@ -132,11 +142,17 @@ class GalleryFilters:
         return query
 
 
+def _gallery_cards(job) -> QuerySet[Photo]:
+    # What a card shows, in one query: none of the large columns it doesn't (probabilities,
+    # signature, occlusion maps), and no joins (a card names no user).
+    return photos_with_suspicion(Photo.objects.defer("probabilities", "signature", "occlusion"), job)
+
+
 def photos_for_gallery(*, filters: GalleryFilters = GalleryFilters()) -> QuerySet[Photo]:
     """The gallery's photos, each annotated with the latest label issue job's suspicion of it
     (suspect_score, suspect_class, suspect_open: see label_issues.photos_with_suspicion)."""
     job = label_issue_job_latest()
-    photos = photos_with_suspicion(Photo.objects.select_related("labelled_by").defer("probabilities", "signature"), job)
+    photos = _gallery_cards(job)
     if filters.show == "unlabelled":
         photos = photos.filter(label__isnull=True)
     elif filters.show == "labelled":
@@ -161,6 +177,16 @@ def photos_for_gallery(*, filters: GalleryFilters = GalleryFilters()) -> QuerySe
     if filters.order == "useful":
         photos = photos.annotate(usefulness=USEFULNESS)
     return photos.order_by(*_ORDERINGS[filters.order])
+
+
+def photos_changed(*, photo_ids: Iterable[int], since: datetime | None) -> list[Photo]:
+    """Of these photos (the cards a gallery page shows), those whose card changed since then
+    (Photo.changed_at), annotated as photos_for_gallery annotates them; all of them when `since`
+    is None."""
+    photos = _gallery_cards(label_issue_job_latest()).filter(pk__in=list(photo_ids))
+    if since is not None:
+        photos = photos.filter(changed_at__gte=since)
+    return list(photos.order_by("pk"))
 
 
 def photo_get(*, photo_id: int) -> Photo:
@@ -192,6 +218,10 @@ def photo_history(*, photo: Photo) -> list[LabelCorrection]:
     return list(
         photo.corrections.select_related("user", "reverts", "reverted_by").order_by("-created_at", "-pk")
     )
+
+
+def preparation_job_active() -> PreparationJob | None:
+    return PreparationJob.objects.filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).order_by("created_at").first()
 
 
 def prediction_job_for_gallery() -> PredictionJob | None:
