@@ -1,6 +1,5 @@
 import base64
 from datetime import timedelta
-
 from functools import cache
 
 from django import template
