@@ -129,11 +129,16 @@ def test_bulk_label_records_one_correction_per_photo_as_single_labelling_does(us
     assert "2 photos labelled Coat; 1 had that label already; 1 not changed" in data["message"]
 
 
-def test_bulk_label_without_scripts_redirects_back_with_a_message_and_refuses_bad_input(user_client):
+def test_bulk_label_without_scripts_redirects_back_with_a_message_and_refuses_bad_input(user_client, plain_user):
     photos = _photos(2)
-    response = user_client.post(reverse("photos_label_bulk"), {"photo": [p.pk for p in photos], "label": "",
+    services.photos_label_many(photo_ids=[p.pk for p in photos], label=3, user=plain_user)
+    response = user_client.post(reverse("photos_label_bulk"), {"photo": [p.pk for p in photos], "label": "none",
                                                                "next": "/photos/?order=created"})
     assert response.status_code == 302 and response["Location"] == "/photos/?order=created"
+    assert list(Photo.objects.values_list("label", flat=True)) == [None, None]
+    assert LabelCorrection.objects.filter(to_label=None, source="gallery (bulk)").count() == 2
+    assert user_client.post(reverse("photos_label_bulk"), {"photo": [photos[0].pk], "label": ""}, **JSON
+                            ).json()["error"].startswith("Choose the class")
     assert user_client.post(reverse("photos_label_bulk"), {"photo": [photos[0].pk], "label": "12"}, **JSON
                             ).status_code == 400
     assert user_client.post(reverse("photos_label_bulk"), {"label": "3"}, **JSON).json()["error"].startswith(

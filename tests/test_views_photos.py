@@ -110,8 +110,7 @@ def test_the_upload_form_without_scripts_takes_several_files_and_queues_their_pr
     assert no_enqueue == [("worker.tasks.prepare_photos", job.pk)] and not PredictionJob.objects.exists()
     # What the worker's task does (worker.tasks.prepare_photos): every photo ready, then predicted.
     with django_capture_on_commit_callbacks(execute=True):
-        job = run_job(PreparationJob, job.pk, preparation_job.prepare_and_record,
-                      after_success=preparation_job.after_success)
+        job = run_job(PreparationJob, job.pk, preparation_job.prepare_and_record)
     assert job.succeeded and (job.done, job.total) == (2, 2)
     assert all(p.is_ready and len(bytes(p.model_input)) == 784 and not p.upload for p in Photo.objects.all())
     assert PredictionJob.objects.count() == 1 and no_enqueue[-1][0] == "worker.tasks.predict_photos"

@@ -14,9 +14,7 @@ def prepare_and_record(job: PreparationJob) -> dict:
     for done, photo_id in enumerate(photo_ids, start=1):
         photo_services.photo_prepare(photo_id=photo_id)
         beat(done / len(photo_ids))
-    return {"done": len(photo_ids)}
-
-
-def after_success(job: PreparationJob) -> None:
-    """The photos it made ready wait for a prediction, by the model that predicts the gallery."""
+    # Queued before this job is marked done, so a page never sees neither job active between the
+    # two while its photos wait to be predicted (it would stop asking for changes).
     photo_services.photos_predict_new(user=job.requested_by)
+    return {"done": len(photo_ids)}

@@ -44,7 +44,7 @@ def predict_photos(job: PredictionJob) -> None:
     prediction_job.predict_and_record(job)
 
 
-@job_task(PreparationJob, after_success=preparation_job.after_success)
+@job_task(PreparationJob)
 def prepare_photos(job: PreparationJob) -> dict:
     """Make what the model sees of every photo still preparing; then queue their prediction."""
     return preparation_job.prepare_and_record(job)

@@ -85,10 +85,14 @@ def newest_checkpoint() -> Checkpoint | None:
     )
 
 
+CHECKPOINT_CHOICES = 60
+
+
 def checkpoints_for_choice() -> QuerySet[Checkpoint]:
-    """Checkpoints staff may predict with, newest run first."""
+    """Checkpoints staff may predict with, newest run first: the newest 60 (a page listing every
+    epoch of hundreds of runs would cost more than its photos; the admin reaches any checkpoint)."""
     return Checkpoint.objects.filter(run__status=JobStatus.SUCCEEDED).select_related("run").order_by(
-        "-run_id", "-epoch")
+        "-run_id", "-epoch")[:CHECKPOINT_CHOICES]
 
 
 NO_SOURCE_QUERY = "-"  # ?source=- : the photos nobody said the source of

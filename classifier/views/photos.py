@@ -160,10 +160,12 @@ def _gallery_back(filters, page_number: int) -> str:
 def _gallery_jobs(request, filters, photos) -> dict:
     """The gallery's jobs and whether its page should keep asking for changes: while a job that
     changes cards runs, or a card on the page is still preparing."""
+    # The preparation job first: it queues the prediction job before it ends, so a page can't
+    # miss both.
+    preparing = photo_selectors.preparation_job_active() is not None or any(p.is_preparing for p in photos)
     job = photo_selectors.prediction_job_for_gallery()
     label_job = label_issue_selectors.label_issue_job_for_gallery()
-    active = (getattr(job, "is_active", False) or getattr(label_job, "is_active", False)
-              or photo_selectors.preparation_job_active() is not None or any(p.is_preparing for p in photos))
+    active = preparing or getattr(job, "is_active", False) or getattr(label_job, "is_active", False)
     return {"job": job, "label_job": label_job, "live_active": active, "filters": filters}
 
 
@@ -303,15 +305,19 @@ def _label_of(raw: str) -> int | None:
 @require_POST
 @login_required
 def photos_label_bulk(request):
-    """Give every selected photo (the gallery's ticked cards, 'photo' once each) one label: each
-    is recorded as its own correction, as labelling it alone would be. Answers with the redrawn
+    """Give every selected photo (the gallery's ticked cards, 'photo' once each) one label ('label':
+    a class index, or 'none' to clear it): each is recorded as its own correction, as labelling it
+    alone would be. Answers with the redrawn
     cards in JSON, else back to the gallery with a message."""
     ids = _ids(request.POST.getlist("photo"))
     back = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure()):
         back = reverse("photo_gallery")
+    raw = request.POST.get("label", "").strip()
     try:
-        label = _label_of(request.POST.get("label", "").strip())
+        if raw == "":
+            raise ValueError("Choose the class to give the selected photos.")
+        label = None if raw == "none" else _label_of(raw)
         if not ids:
             raise ValueError("No photos selected: tick the photos to label first.")
         if len(ids) > MAX_BULK_LABEL:
