@@ -16,6 +16,7 @@
   const selected = new Set();  // photo ids, kept across redraws
   let lastPicked = null;
   let pending = 0;
+  let saves = 0;  // changes sent so far: a live answer asked for before the latest one may be stale
 
   function say(text, isError) {
     if (!status) return;
@@ -35,6 +36,7 @@
     const body = new FormData();
     Object.keys(fields).forEach(function (k) { body.append(k, fields[k]); });
     pending += 1;  // no live update swaps cards while a change is being saved
+    saves += 1;
     try {
       const response = await fetch(url, {
         method: "POST", body: body, credentials: "same-origin",
@@ -114,6 +116,7 @@
         Object.keys(body).forEach(function (k) { formBody.append(k, body[k]); });
         ids.forEach(function (id) { formBody.append("photo", id); });
         pending += 1;
+        saves += 1;
         let data;
         try {
           const response = await fetch(bulkForm.action, {
@@ -264,12 +267,15 @@
   }
   async function poll() {
     let active = true;
+    const asked = saves;
     if (pending === 0) {  // a change being saved answers with its own card; ask again next time
       try {
         const ids = cards().map(function (c) { return c.dataset.photoId; }).join(",");
         const response = await fetch(changesUrl + "&since=" + encodeURIComponent(since) + "&ids=" + ids,
                                      { credentials: "same-origin", headers: { "Accept": "application/json" } });
-        if (response.ok && pending === 0) {
+        // An answer made before a change of ours was saved would undo it on the screen: drop it,
+        // keeping `since`, so the next answer brings those cards as they are now.
+        if (response.ok && pending === 0 && asked === saves) {
           const data = await response.json();
           since = data.since;
           const jobs = document.getElementById("gallery-jobs");
