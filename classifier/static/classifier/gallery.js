@@ -32,9 +32,12 @@
   function cards() { return Array.from(box.querySelectorAll(".photo-card")); }
   function cardFor(photoId) { return box.querySelector('.photo-card[data-photo-id="' + photoId + '"]'); }
 
-  async function post(url, fields) {
-    const body = new FormData();
-    Object.keys(fields).forEach(function (k) { body.append(k, fields[k]); });
+  async function post(url, fields) {  // fields: an object, or a FormData (repeated names)
+    let body = fields;
+    if (!(fields instanceof FormData)) {
+      body = new FormData();
+      Object.keys(fields).forEach(function (k) { body.append(k, fields[k]); });
+    }
     pending += 1;  // no live update swaps cards while a change is being saved
     saves += 1;
     try {
@@ -107,27 +110,12 @@
     bulkForm.addEventListener("submit", async function (event) {
       event.preventDefault();
       if (!selected.size) { say("No photos selected: tick the photos to label first.", true); return; }
-      const fields = new FormData(bulkForm);
-      const body = { label: fields.get("label"), source: fields.get("source"), next: fields.get("next") };
-      const ids = Array.from(selected);
-      say("Labelling " + ids.length + " photos…");
+      const fields = new FormData(bulkForm);  // the class, source and next; the ticks are ours
+      fields.delete("photo");
+      selected.forEach(function (id) { fields.append("photo", id); });
+      say("Labelling " + selected.size + " photos…");
       try {
-        const formBody = new FormData();
-        Object.keys(body).forEach(function (k) { formBody.append(k, body[k]); });
-        ids.forEach(function (id) { formBody.append("photo", id); });
-        pending += 1;
-        saves += 1;
-        let data;
-        try {
-          const response = await fetch(bulkForm.action, {
-            method: "POST", body: formBody, credentials: "same-origin",
-            headers: { "X-CSRFToken": csrf, "Accept": "application/json" },
-          });
-          try { data = await response.json(); } catch (e) { data = null; }
-          if (!response.ok || !data || !data.ok) {
-            throw new Error((data && data.error) || ("The server answered " + response.status + "."));
-          }
-        } finally { pending -= 1; }
+        const data = await post(bulkForm.action, fields);
         clearSelection();
         Object.keys(data.cards).forEach(function (id) { swap(id, data.cards[id]); });
         const stack = undoStack();
