@@ -157,7 +157,7 @@ def _gallery_back(filters, page_number: int) -> str:
     return f"{reverse('photo_gallery')}?{urlencode(query)}"
 
 
-def _gallery_jobs(request, filters, photos) -> dict:
+def _gallery_jobs(filters, photos) -> dict:
     """The gallery's jobs and whether its page should keep asking for changes: while a job that
     changes cards runs, or a card on the page is still preparing."""
     # The preparation job first: it queues the prediction job before it ends, so a page can't
@@ -184,7 +184,7 @@ def photo_gallery(request):
     photos = list(page.object_list)
     back = _gallery_back(filters, page.number)
     context = {
-        **_gallery_jobs(request, filters, photos),
+        **_gallery_jobs(filters, photos),
         "page": page, "photos": photos, "query": back.partition("?")[2], "back": back, "since": _since(now),
         "filter_query": urlencode(filters.as_query()),
         "show_choices": photo_selectors.SHOW_CHOICES, "order_choices": photo_selectors.ORDER_CHOICES,
@@ -226,7 +226,7 @@ def photo_gallery_changes(request):
     photos = photo_selectors.photos_changed(photo_ids=ids, since=since)
     page = request.GET.get("page", "")
     back = _gallery_back(filters, int(page) if page.isdigit() else 1)
-    context = _gallery_jobs(request, filters, photos)
+    context = _gallery_jobs(filters, photos)
     return JsonResponse({
         "since": _since(now), "active": bool(context["live_active"]),
         "jobs": render_to_string("classifier/_photo_gallery_live.html", context, request=request),
