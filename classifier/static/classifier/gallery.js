@@ -14,7 +14,7 @@
   const bulkForm = document.getElementById("bulk-label");
   const bulkCount = document.getElementById("bulk-count");
   const selected = new Set();  // photo ids, kept across redraws
-  let lastPicked = null;
+  let lastPicked = null;  // the photo id last ticked (cards may be redrawn since)
   let pending = 0;
   let saves = 0;  // changes sent so far: a live answer asked for before the latest one may be stale
 
@@ -89,14 +89,14 @@
   function picked(checkbox, shift) {
     const all = picks();
     const here = all.indexOf(checkbox);
-    const from = lastPicked ? all.indexOf(lastPicked) : -1;
+    const from = all.findIndex(function (c) { return c.value === lastPicked; });
     if (shift && from !== -1) {
       const [lo, hi] = from < here ? [from, here] : [here, from];
       for (let i = lo; i <= hi; i++) pick(all[i], checkbox.checked);
     } else {
       pick(checkbox, checkbox.checked);
     }
-    lastPicked = checkbox;
+    lastPicked = checkbox.value;
     showCount();
   }
   function clearSelection() {
