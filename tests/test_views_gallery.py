@@ -156,3 +156,33 @@ def test_bulk_label_needs_a_signed_in_user_and_the_csrf_token(client, plain_user
     strict.force_login(plain_user)
     assert strict.post(reverse("photos_label_bulk"), {"photo": [photo.pk], "label": "3"}).status_code == 403
     assert not LabelCorrection.objects.exists()
+
+
+def test_cards_are_rendered_once_per_version_of_the_photo_each_with_the_askers_csrf_token(plain_user):
+    from classifier.models import JobStatus, LabelIssueJob, LabelScore
+    from tests.factories import UserFactory
+
+    photo = PhotoFactory(original_name="first.jpg")
+    clients = []
+    for user in (plain_user, UserFactory()):
+        client = Client(enforce_csrf_checks=True)
+        client.force_login(user)
+        clients.append(client)
+    page = clients[0].get(reverse("photo_gallery")).content.decode()
+    assert "first.jpg" in page and "csrf-slot" not in page
+    # Nothing a card shows changed (a rename is not something the app does): the same card.
+    Photo.objects.filter(pk=photo.pk).update(original_name="renamed.jpg")
+    other = clients[1].get(reverse("photo_gallery"))
+    assert "first.jpg" in other.content.decode()
+    # Its no-script label form carries this user's token, which the server takes.
+    token = other.content.decode().split('name="csrfmiddlewaretoken" value="')[-1].split('"')[0]
+    assert clients[1].post(reverse("photo_label", args=[photo.pk]), {"label": "2", "csrfmiddlewaretoken": token}
+                           ).status_code == 302
+    # A label moves changed_at: the card is made again.
+    assert 'data-label="2"' in clients[0].get(reverse("photo_gallery")).content.decode()
+    # A finished label issue job's suspicion is part of the card too.
+    job = LabelIssueJob.objects.create(status=JobStatus.SUCCEEDED, finished_at=timezone.now(),
+                                       started_at=timezone.now() + timedelta(minutes=1))
+    LabelScore.objects.create(job=job, photo=photo, label=2, score=0.97, suspected=6, is_issue=True,
+                              label_probability=0.03, scored_by="checkpoint #1")
+    assert "possibly mislabelled" in clients[0].get(reverse("photo_gallery")).content.decode()

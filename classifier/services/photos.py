@@ -376,7 +376,8 @@ def photos_group_near_duplicates() -> Grouping:
             new_group = first_pk if sizes[root] > 1 else None
             new_held_out = first_held_out if sizes[root] > 1 else held_out
             if (new_group, new_held_out) != (group, held_out):
-                Photo.objects.filter(pk=pk).update(duplicate_group=new_group, held_out=new_held_out)
+                Photo.objects.filter(pk=pk).update(duplicate_group=new_group, held_out=new_held_out,
+                                                   changed_at=timezone.now())  # its card shows the part
             if new_held_out != held_out:
                 result.moved.append(pk)
     result.groups = sum(1 for size in sizes.values() if size > 1)

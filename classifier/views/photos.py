@@ -7,6 +7,7 @@ files, with the content type we wrote them with.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import secrets
 from datetime import UTC, datetime, timedelta
@@ -14,15 +15,18 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.cache import caches
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 from PIL import Image
 
@@ -185,7 +189,8 @@ def photo_gallery(request):
     back = _gallery_back(filters, page.number)
     context = {
         **_gallery_jobs(filters, photos),
-        "page": page, "photos": photos, "query": back.partition("?")[2], "back": back, "since": _since(now),
+        "page": page, "photos": photos, "cards": _cards(request, photos, back),
+        "query": back.partition("?")[2], "back": back, "since": _since(now),
         "filter_query": urlencode(filters.as_query()),
         "show_choices": photo_selectors.SHOW_CHOICES, "order_choices": photo_selectors.ORDER_CHOICES,
         "split_choices": photo_selectors.SPLIT_CHOICES,
@@ -198,8 +203,31 @@ def photo_gallery(request):
     return render(request, "classifier/photo_gallery.html", context)
 
 
+# Stands for the request's CSRF token in a cached card: the card is the same for everyone, the
+# token is not.
+_CSRF_SLOT = "csrf-slot-4d1c9e"
+
+
+def _cards(request, photos, back: str) -> list[str]:
+    """The photos' gallery cards. Each is rendered once per version of what it shows (the photo's
+    changed_at, which every change a card shows moves; its suspicion; the page it returns to) and
+    kept in the "cards" cache: open galleries ask for the same cards again and again."""
+    where = hashlib.sha1(back.encode()).hexdigest()[:12]
+    keys = [f"card:{p.pk}:{p.changed_at.timestamp():.6f}:{getattr(p, 'suspect_score', None)}:"
+            f"{getattr(p, 'suspect_class', None)}:{getattr(p, 'suspect_open', None)}:{where}" for p in photos]
+    store = caches["cards"]
+    found = store.get_many(keys)
+    made = {key: render_to_string("classifier/_photo_card.html", {"photo": photo, "back": back,
+                                                                   "csrf_token": _CSRF_SLOT})
+            for key, photo in zip(keys, photos) if key not in found}
+    if made:
+        store.set_many(made)
+    token = get_token(request)
+    return [mark_safe((found.get(key) or made[key]).replace(_CSRF_SLOT, token)) for key in keys]
+
+
 def _card(request, photo, back: str) -> str:
-    return render_to_string("classifier/_photo_card.html", {"photo": photo, "back": back}, request=request)
+    return _cards(request, [photo], back)[0]
 
 
 def _ids(raw) -> list[int]:
@@ -230,7 +258,7 @@ def photo_gallery_changes(request):
     return JsonResponse({
         "since": _since(now), "active": bool(context["live_active"]),
         "jobs": render_to_string("classifier/_photo_gallery_live.html", context, request=request),
-        "cards": {photo.pk: _card(request, photo, back) for photo in photos},
+        "cards": dict(zip([photo.pk for photo in photos], _cards(request, photos, back))),
     })
 
 
@@ -336,7 +364,7 @@ def photos_label_bulk(request):
             + (f"; {len(refused)} not changed: " + " ".join(refused.values()) if refused else "") + ".")
     if _wants_json(request):
         return JsonResponse({"ok": True, "message": text, "label": label, "corrections": [c.pk for c in corrections],
-                             "refused": refused, "cards": {p.pk: _card(request, p, back) for p in photos}})
+                             "refused": refused, "cards": dict(zip([p.pk for p in photos], _cards(request, photos, back)))})
     (messages.warning if refused else messages.success)(request, text)
     return redirect(back)
 
