@@ -299,7 +299,12 @@ def run_contender(args: argparse.Namespace) -> None:
             figures["source"] = ("engine preset 'seed' (the reference script was not found at "
                                  "../shared/reference/seed_cnn.py or $SEED_CNN_PATH; same model and loop)")
     else:
-        figures = run_preset(args.contender, args, budget_s=args.budget_s)
+        from engine.budget import BudgetTooSmall  # noqa: PLC0415
+
+        try:
+            figures = run_preset(args.contender, args, budget_s=args.budget_s)
+        except BudgetTooSmall as exc:  # a busy or slow machine: said in the report, the rest still runs
+            figures = {"refused": str(exc)}
     figures["wall_s"] = time.perf_counter() - started
     figures["load_before"], figures["load_after"] = load_before, load_average()
     figures["others_load"] = others.cores()
@@ -378,6 +383,8 @@ def report(bench: dict) -> str:
     lines.append(header)
     for label, cell in rows:
         lines.append(f"{label:28s}" + "".join(f"{cell(bench[n]):>14s}" for n in names))
+    for name, why in bench.get("refused", {}).items():
+        lines.append(f"{name}: not trained: {why}")
     ref_s = bench["reference"]["train_s"]
     for name, c in bench["comparison"].items():
         if "refused" in c:
@@ -474,6 +481,11 @@ def main(argv: list[str] | None = None) -> int:
                 command += ["--budget-s", str(args.budget * 60)]
             subprocess.run(command, env=env, cwd=REPO, check=True)
             bench[name] = json.loads(out.read_text())
+            if args.json:  # kept as it goes: a long benchmark that stops half-way keeps what it measured
+                Path(args.json).write_text(json.dumps(bench, indent=1))
+    refused = {n: bench.pop(n)["refused"] for n in contenders if "refused" in bench[n]}
+    contenders = [n for n in contenders if n not in refused]
+    bench["refused"] = refused
     bench["comparison"] = compare({n: bench[n] for n in contenders})
     print(report(bench))
     if args.json:

@@ -125,3 +125,22 @@ def test_the_reference_script_is_found_beside_the_repo_in_shared_dir_or_through_
     elsewhere.write_text("")
     monkeypatch.setenv("SEED_CNN_PATH", str(elsewhere))
     assert bench.reference_path() == elsewhere
+
+
+def test_a_budget_too_small_on_a_busy_machine_is_reported_and_the_rest_still_compared():
+    figures = {"test_acc": 0.92, "epochs_run": 10, "train_s": 100.0, "train_img_per_s": 6000.0,
+               "infer_img_per_s": 5000.0, "latency_ms": 0.3, "peak_rss_mb": 900.0, "device": "cpu",
+               "precision": "fp32", "tta_flip": False, "load_before": 0.1, "load_after": 0.2, "others_load": 0.05,
+               "epochs": [{"epoch": 10, "train_s": 100.0, "test_acc": 0.92}], "source": "seed_cnn.py"}
+    bench_figures = {"mode": "full", "threads": 2, "budget_min": 2.0,
+                     "machine": {"cpu": "a CPU", "cores": 2, "torch": "2", "cpu_flags": ["avx2"], "cpu_precision": "fp32",
+                                 "emulated": bench.emulation_words("avx2")},
+                     "reference": figures, "fast": {**figures, "test_acc": 0.94},
+                     "refused": {bench.BUDGET_NAME: "A budget of 2 min is too small: one epoch takes about 217 s"}}
+    bench_figures["comparison"] = bench.compare({n: bench_figures[n] for n in ("reference", "fast")})
+
+    text = bench.report(bench_figures)
+
+    assert f"{bench.BUDGET_NAME}: not trained: A budget of 2 min is too small" in text
+    assert "fast vs reference: +2.00 pts; training time x1.00" in text
+    assert "(emulating an AVX2-only CPU: ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2)" in text
