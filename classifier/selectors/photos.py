@@ -245,6 +245,11 @@ def photo_tag_names() -> list[str]:
     return list(Tag.objects.filter(photos__isnull=False).distinct().order_by("name").values_list("name", flat=True))
 
 
+def photo_ids_existing(photo_ids: Iterable[int]) -> set[int]:
+    """Which of these photos are still kept (a report names photos that may be deleted since)."""
+    return set(Photo.objects.filter(pk__in=list(photo_ids)).values_list("pk", flat=True))
+
+
 def photo_sources_of(photo_ids: Iterable[int]) -> dict[int, str]:
     """Each photo's source by id ("" where none was given): what scorecards group by."""
     return dict(Photo.objects.filter(pk__in=list(photo_ids)).values_list("pk", "source"))
