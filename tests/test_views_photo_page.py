@@ -70,3 +70,15 @@ def test_once_promoted_the_pages_name_the_active_model_and_who_promoted_it(user_
         text = re.sub(r"<[^>]+>", "", user_client.get(url).content.decode())
         assert f"Photos are predicted by checkpoint #{promotion.checkpoint_id}:\nthe active model, promoted by " \
                f"{promotion.promoted_by}" in text, url
+
+
+def test_the_prediction_job_page_says_which_checkpoint_predicts_now_and_what_the_job_used(user_client, staff_user):
+    from classifier.models import PredictionJob
+
+    older = CheckpointFactory(val_acc=0.85)
+    best = CheckpointFactory(val_acc=0.92)
+    job = PredictionJob.objects.create(checkpoint=older, scope="all", requested_by=staff_user)
+    text = re.sub(r"<[^>]+>", "", user_client.get(reverse("prediction_job_detail", args=[job.pk])).content.decode())
+    assert f"Photos are predicted by checkpoint #{best.pk}:\nno model promoted yet" in text
+    assert f"This job used checkpoint #{older.pk}, chosen by {staff_user}; photos are predicted by checkpoint " \
+           f"#{best.pk} now." in text
