@@ -154,6 +154,82 @@ def photos_for_gallery(*, filters: GalleryFilters = GalleryFilters()) -> QuerySe
     return photos.order_by(*_ORDERINGS[filters.order])
 
 
+def photo_get(*, photo_id: int) -> Photo:
+    return get_object_or_404(Photo.objects.select_related("uploaded_by", "labelled_by", "predicted_by__run",
+                                                          "batch__created_by").prefetch_related("tags"),
+                             pk=photo_id)
+
+
+def photo_sources() -> list[tuple[str, int]]:
+    """(source, photos) for the gallery's filter, most photos first; "" is the photos without one."""
+    return list(Photo.objects.values_list("source").annotate(n=Count("pk")).order_by("-n", "source"))
+
+
+def photo_tag_names() -> list[str]:
+    return list(Tag.objects.filter(photos__isnull=False).distinct().order_by("name").values_list("name", flat=True))
+
+
+def photo_ids_existing(photo_ids: Iterable[int]) -> set[int]:
+    """Which of these photos are still kept (a report names photos that may be deleted since)."""
+    return set(Photo.objects.filter(pk__in=list(photo_ids)).values_list("pk", flat=True))
+
+
+def photo_sources_of(photo_ids: Iterable[int]) -> dict[int, str]:
+    """Each photo's source by id ("" where none was given): what scorecards group by."""
+    return dict(Photo.objects.filter(pk__in=list(photo_ids)).values_list("pk", "source"))
+
+
+def correction_get(*, correction_id: int) -> LabelCorrection:
+    return get_object_or_404(LabelCorrection.objects.select_related("photo"), pk=correction_id)
+
+
+def photo_history(*, photo: Photo) -> list[LabelCorrection]:
+    """The photo's corrections, newest first, each knowing what it reverts and what reverted it."""
+    return list(
+        photo.corrections.select_related("user", "reverts", "reverted_by").order_by("-created_at", "-pk")
+    )
+
+
+def prediction_job_for_gallery() -> PredictionJob | None:
+    """The job the gallery shows: an active one (oldest first), else the latest."""
+    active = PredictionJob.objects.filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).select_related(
+        "checkpoint")
+    return active.order_by("created_at", "pk").first() or (
+        PredictionJob.objects.select_related("checkpoint").order_by("-created_at", "-pk").first())
+
+
+def photos_training_snapshot() -> list[tuple[int, str, int]]:
+    """(photo id, photo sha256, label) of every labelled photo in the train part, the held-out
+    ones never: what a fine-tune with photos learns from, frozen when the run is queued."""
+    return list(Photo.objects.filter(label__isnull=False, held_out=False).order_by("pk")
+                .values_list("pk", "sha256", "label"))
+
+
+def photos_held_out_labelled_exist() -> bool:
+    return Photo.objects.filter(label__isnull=False, held_out=True).exists()
+
+
+def photos_eval_set() -> EvalSet:
+    """The held-out labelled photos as an evaluation dataset: their stored 28x28 images (made at
+    upload, exactly what the model sees), their human labels, keyed by photo id. Only held-out
+    photos: a fine-tune learns from the others, and a score on those would flatter it."""
+    rows = list(Photo.objects.filter(label__isnull=False, held_out=True).order_by("pk")
+                .values_list("pk", "model_input", "label"))
+    images = (np.stack([model_input_array(data) for _, data, _ in rows])
+              if rows else np.zeros((0, 28, 28), dtype=np.uint8))
+    labels = np.asarray([label for *_, label in rows], dtype=np.int64)
+    return EvalSet(name=PHOTOS_EVAL_SET, images=images, labels=labels,
+                   fingerprint=fingerprint_of(images, labels), sample_keys=[str(pk) for pk, *_ in rows])
+
+
+def photo_sample_image_url(sample_key: str) -> str:
+    """For a report on the "photos" set: the URL of what the model saw for sample ``photo id``."""
+    return reverse("photo_model_input", args=[int(sample_key)])
+
+
+# --- the photo page: previous/next in a gallery view ------------------------------------
+
+
 @dataclass(frozen=True)
 class PhotoNeighbours:
     """Where a photo stands in a gallery view: the photos before and after it in the view's
@@ -228,76 +304,3 @@ def photo_neighbours(*, photo_id: int, filters: GalleryFilters) -> PhotoNeighbou
         next=view.filter(_after(keys, values)).order_by(*_ordering(keys)).values_list("pk", flat=True).first(),
         position=figures["before"] + 1 if figures["shown"] else None, count=figures["count"],
     )
-
-
-def photo_get(*, photo_id: int) -> Photo:
-    return get_object_or_404(Photo.objects.select_related("uploaded_by", "labelled_by", "predicted_by__run",
-                                                          "batch__created_by").prefetch_related("tags"),
-                             pk=photo_id)
-
-
-def photo_sources() -> list[tuple[str, int]]:
-    """(source, photos) for the gallery's filter, most photos first; "" is the photos without one."""
-    return list(Photo.objects.values_list("source").annotate(n=Count("pk")).order_by("-n", "source"))
-
-
-def photo_tag_names() -> list[str]:
-    return list(Tag.objects.filter(photos__isnull=False).distinct().order_by("name").values_list("name", flat=True))
-
-
-def photo_ids_existing(photo_ids: Iterable[int]) -> set[int]:
-    """Which of these photos are still kept (a report names photos that may be deleted since)."""
-    return set(Photo.objects.filter(pk__in=list(photo_ids)).values_list("pk", flat=True))
-
-
-def photo_sources_of(photo_ids: Iterable[int]) -> dict[int, str]:
-    """Each photo's source by id ("" where none was given): what scorecards group by."""
-    return dict(Photo.objects.filter(pk__in=list(photo_ids)).values_list("pk", "source"))
-
-
-def correction_get(*, correction_id: int) -> LabelCorrection:
-    return get_object_or_404(LabelCorrection.objects.select_related("photo"), pk=correction_id)
-
-
-def photo_history(*, photo: Photo) -> list[LabelCorrection]:
-    """The photo's corrections, newest first, each knowing what it reverts and what reverted it."""
-    return list(
-        photo.corrections.select_related("user", "reverts", "reverted_by").order_by("-created_at", "-pk")
-    )
-
-
-def prediction_job_for_gallery() -> PredictionJob | None:
-    """The job the gallery shows: an active one (oldest first), else the latest."""
-    active = PredictionJob.objects.filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).select_related(
-        "checkpoint")
-    return active.order_by("created_at", "pk").first() or (
-        PredictionJob.objects.select_related("checkpoint").order_by("-created_at", "-pk").first())
-
-
-def photos_training_snapshot() -> list[tuple[int, str, int]]:
-    """(photo id, photo sha256, label) of every labelled photo in the train part, the held-out
-    ones never: what a fine-tune with photos learns from, frozen when the run is queued."""
-    return list(Photo.objects.filter(label__isnull=False, held_out=False).order_by("pk")
-                .values_list("pk", "sha256", "label"))
-
-
-def photos_held_out_labelled_exist() -> bool:
-    return Photo.objects.filter(label__isnull=False, held_out=True).exists()
-
-
-def photos_eval_set() -> EvalSet:
-    """The held-out labelled photos as an evaluation dataset: their stored 28x28 images (made at
-    upload, exactly what the model sees), their human labels, keyed by photo id. Only held-out
-    photos: a fine-tune learns from the others, and a score on those would flatter it."""
-    rows = list(Photo.objects.filter(label__isnull=False, held_out=True).order_by("pk")
-                .values_list("pk", "model_input", "label"))
-    images = (np.stack([model_input_array(data) for _, data, _ in rows])
-              if rows else np.zeros((0, 28, 28), dtype=np.uint8))
-    labels = np.asarray([label for *_, label in rows], dtype=np.int64)
-    return EvalSet(name=PHOTOS_EVAL_SET, images=images, labels=labels,
-                   fingerprint=fingerprint_of(images, labels), sample_keys=[str(pk) for pk, *_ in rows])
-
-
-def photo_sample_image_url(sample_key: str) -> str:
-    """For a report on the "photos" set: the URL of what the model saw for sample ``photo id``."""
-    return reverse("photo_model_input", args=[int(sample_key)])
