@@ -286,7 +286,8 @@ def _ordering(keys: list[_Key]) -> list:
 
 def photo_neighbours(*, photo_id: int, filters: GalleryFilters) -> PhotoNeighbours:
     """The photo's previous and next in the gallery's view `filters` (its filter and order), by
-    keyset on the order's fields: four small queries whatever the number of photos."""
+    keyset on the order's fields: six small queries whatever the number of photos (two of them the
+    latest label issue job, which the view's annotations need)."""
     keys = _order_keys(filters.order)
     names = [name for name, *_ in keys]
     # Its own place in the order, read as the view reads it (the same annotations), even when
