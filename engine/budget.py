@@ -46,6 +46,11 @@ class Plan:
     step_s: float | None = None  # measured seconds a step, on this worker
     notebook_s: float | None = None  # the notebook's training time on this worker, when that is the budget
     probe_s: float = 0.0  # spent measuring, out of the budget
+    # Set when the run re-planned after an epoch (its worker got busier or quieter): the step
+    # it happened at and the learning-rate factor there, from which the rate falls to zero.
+    replanned_at: int | None = None
+    replanned_factor: float | None = None
+    replans: int = 0
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -72,6 +77,33 @@ def plan_for_budget(*, budget_s: float, step_s: float, batches_per_epoch: int, s
             f"{math.ceil((epoch_s + spent_s) / MARGIN / 60 * 10) / 10:g} min, or fewer training images.")
     return Plan(epochs=math.ceil(steps / batches_per_epoch), total_steps=steps, batches_per_epoch=batches_per_epoch,
                 budget_s=budget_s, step_s=step_s, notebook_s=notebook_s, probe_s=spent_s)
+
+
+# Re-plan after an epoch when, at that epoch's speed, the steps left would end past this share
+# of the budget beyond its MARGIN, or would leave more than REPLAN_UNUSED of it unused. A shared
+# worker's speed moves: the probe's first seconds can't promise the rest of the run.
+REPLAN_OVER = 0.025
+REPLAN_UNUSED = 0.10
+
+
+def replan(plan: Plan, *, steps_done: int, train_s: float, step_s: float, factor: float) -> Plan | None:
+    """After an epoch of a budgeted run, `steps_done` steps and `train_s` seconds of training in,
+    at `step_s` seconds a step lately and learning-rate factor `factor`: a new plan for what is
+    left of the budget, or None to keep this one. The new plan may stop the run now (never
+    before the steps done); its learning rate falls from `factor` to zero at its last step."""
+    if plan.budget_s is None or steps_done >= plan.total_steps:
+        return None
+    available = plan.budget_s * MARGIN - plan.probe_s - train_s
+    projected = (plan.total_steps - steps_done) * step_s
+    if available - REPLAN_UNUSED * plan.budget_s <= projected <= available + REPLAN_OVER * plan.budget_s:
+        return None
+    total = steps_done + max(0, math.floor(max(0.0, available) / step_s))
+    if total == plan.total_steps:
+        return None
+    return Plan(epochs=math.ceil(total / plan.batches_per_epoch), total_steps=total,
+                batches_per_epoch=plan.batches_per_epoch, budget_s=plan.budget_s, step_s=step_s,
+                notebook_s=plan.notebook_s, probe_s=plan.probe_s, replanned_at=steps_done,
+                replanned_factor=factor, replans=plan.replans + 1)
 
 
 def seconds_per_step(step: Callable[[], None], *, steps: int = PROBE_STEPS, warmup: int = PROBE_WARMUP,

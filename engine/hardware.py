@@ -40,9 +40,26 @@ def cpu_flags() -> set[str]:
     return set()
 
 
+# oneDNN's instruction-set cap (ONEDNN_MAX_CPU_ISA, or its older name DNNL_MAX_CPU_ISA): a cap
+# below these leaves oneDNN without native bf16 even where the CPU has it. The benchmark sets
+# the cap (with ATEN_CPU_CAPABILITY) to measure an AVX2-only CPU on a newer one.
+BF16_ISAS = ("AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX512_CORE_AMX_FP16", "AVX10_1_512",
+             "AVX10_1_512_AMX", "AVX10_1_512_AMX_FP16", "ALL", "DEFAULT")
+
+
+def cpu_isa_cap() -> str | None:
+    """The instruction-set cap oneDNN runs under, upper-cased; None when there is none."""
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")
+    return cap.strip().upper() if cap and cap.strip() else None
+
+
 def cpu_has_fast_bf16() -> bool:
     """bf16 only pays on CPUs with native bf16 arithmetic (AMX, AVX512-BF16); on AVX2-only
-    CPUs (such as some AMD EPYCs) oneDNN emulates it and it is slower than fp32."""
+    CPUs (such as some AMD EPYCs) oneDNN emulates it and it is slower than fp32. The same
+    holds where oneDNN is capped below bf16."""
+    cap = cpu_isa_cap()
+    if cap is not None and cap not in BF16_ISAS:
+        return False
     return bool({"amx_bf16", "avx512_bf16"} & cpu_flags())
 
 
@@ -96,7 +113,8 @@ def cpu_name() -> str:
 def describe_hardware(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
-    return f"cpu ({cpu_name()}, {torch.get_num_threads()} threads)"
+    cap = f", capped at {cpu_isa_cap()}" if cpu_isa_cap() else ""
+    return f"cpu ({cpu_name()}{cap}, {torch.get_num_threads()} threads)"
 
 
 def _time_layout(model: torch.nn.Module, device: torch.device, channels_last: bool, seconds: float) -> float:

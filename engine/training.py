@@ -25,7 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from dataset.classes import NUM_CLASSES
-from engine.budget import Plan, fixed_plan, notebook_seconds, plan_for_budget, probe_copy, seconds_per_step
+from engine.budget import Plan, fixed_plan, notebook_seconds, plan_for_budget, probe_copy, replan, seconds_per_step
 from engine.checkpoints import checkpoint_payload, save_checkpoint
 from engine.config import BALANCES, Preset, TrainConfig
 from engine.hardware import configure_threads, describe_hardware, pick_device, pick_precision, torch_version
@@ -136,13 +136,19 @@ def as_tensors(images: np.ndarray, labels: np.ndarray, device: torch.device) -> 
 # --- learning rate --------------------------------------------------------------------------
 
 
-def lr_factor(step: int, total_steps: int, preset: Preset) -> float:
+def lr_factor(step: int, total_steps: int, preset: Preset, *, resumed: tuple[int, float] | None = None) -> float:
     """Multiplier on the peak learning rate at a 0-based step: 1 for "constant"; for
     "onecycle" a linear warm-up over the first `warmup_fraction` of the steps (BN nets at a
     high rate diverge without it), then a linear fall that reaches zero after the last step,
-    which gets most of a short run's accuracy in its last epochs."""
+    which gets most of a short run's accuracy in its last epochs.
+
+    resumed: (step, factor) where a budgeted run re-planned its length; from there the rate
+    falls linearly from that factor to zero after the (new) last step, without a jump."""
     if preset.schedule == "constant":
         return 1.0
+    if resumed is not None and step >= resumed[0]:
+        start, factor = resumed
+        return max(0.0, factor * (total_steps - step) / max(1, total_steps - start))
     warmup = max(1, round(total_steps * preset.warmup_fraction))
     if step < warmup:
         return (step + 1) / warmup
@@ -206,10 +212,11 @@ def train_one_epoch(
     order = order[:batches * config.batch_size]
     loss_sum = torch.zeros((), device=images.device)
     correct = torch.zeros((), device=images.device, dtype=torch.long)
+    resumed = (plan.replanned_at, plan.replanned_factor) if plan.replanned_at is not None else None
     for batch_index, idx in enumerate(order.split(config.batch_size)):
         step = first_step + batch_index
         for group in optimizer.param_groups:
-            group["lr"] = config.lr * lr_factor(step, plan.total_steps, config.recipe)
+            group["lr"] = config.lr * lr_factor(step, plan.total_steps, config.recipe, resumed=resumed)
         y = labels[idx]
         loss, logits = train_step(model, optimizer, images[idx], y, config=config, generator=generator,
                                   precision=precision)
@@ -328,7 +335,9 @@ def train(
     if on_plan is not None:
         on_plan(plan)
     results = []
-    for epoch in range(1, plan.epochs + 1):
+    epoch, train_s = 0, 0.0
+    while epoch < plan.epochs:  # a budgeted run may re-plan its length after any epoch
+        epoch += 1
         started = time.perf_counter()
         order = epoch_order(n_main, extra_count, extra_weight, generator, weights)
         train_loss, train_acc = train_one_epoch(
@@ -338,6 +347,15 @@ def train(
         if device.type == "cuda":
             torch.cuda.synchronize()
         train_seconds = time.perf_counter() - started
+        train_s += train_seconds
+        steps_done = min(epoch * plan.batches_per_epoch, plan.total_steps)
+        replanned = replan(plan, steps_done=steps_done, train_s=train_s,
+                           step_s=train_seconds / (steps_done - (epoch - 1) * plan.batches_per_epoch),
+                           factor=optimizer.param_groups[0]["lr"] / config.lr)
+        if replanned is not None:
+            plan = replanned
+            if on_plan is not None:
+                on_plan(plan)
         val_loss, val_acc = evaluate(model, x_val, y_val, config.recipe.inference, precision=precision)
         result = EpochResult(
             epoch=epoch, train_loss=train_loss, train_acc=train_acc, val_loss=val_loss,

@@ -342,9 +342,10 @@ def test_promoting_without_a_reason_or_a_file_is_400(client, staff_token):
                        **bearer(staff_token)).status_code == 404
 
 
-def test_the_active_model_before_any_promotion_is_the_newest_runs_best(client, user_token):
+def test_the_active_model_before_any_promotion_is_the_best_checkpoint_by_validation_accuracy(client, user_token):
     assert client.get("/api/v1/model", **bearer(user_token)).json()["checkpoint"] is None
-    checkpoint = CheckpointFactory()
+    checkpoint = CheckpointFactory(val_acc=0.9)
+    CheckpointFactory(val_acc=0.8)  # newer, worse
     model = client.get("/api/v1/model", **bearer(user_token)).json()
     assert model["checkpoint"]["id"] == checkpoint.pk and model["promoted"] is False
     assert {d["dataset"] for d in model["scorecard"]} >= {"fmnist-test"}

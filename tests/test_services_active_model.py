@@ -1,12 +1,15 @@
 """The active model predicts photos; a newer checkpoint gives a second opinion; the review queue
 can put the photos most worth labelling first."""
 
-from classifier.models import EvaluationReport, Photo, PredictionJob, PredictionScope, PredictionTarget
+from django.utils import timezone
+
+from classifier.models import EvaluationReport, JobStatus, Photo, PredictionJob, PredictionScope, PredictionTarget
 from classifier.selectors.photos import GalleryFilters, checkpoint_for_prediction, photos_for_gallery
+from classifier.selectors.promotions import prediction_choice
 from classifier.services import photos as photo_services
 from classifier.services.promotions import checkpoint_promote
 from tests.checkpoints import saved_checkpoint
-from tests.factories import TrainingRunFactory, tiny_config
+from tests.factories import CheckpointFactory, TrainingRunFactory, tiny_config
 from tests.photo_files import jpeg_bytes, upload
 from worker.tasks import predict_photos, train_run
 
@@ -18,8 +21,8 @@ def _photos(user, n=3):
 
 def test_prediction_uses_the_active_model_once_one_is_promoted(db, staff_user, plain_user, settings,
                                                             django_capture_on_commit_callbacks, sent_tasks):
-    older, newer = saved_checkpoint(seed=1), saved_checkpoint(seed=2)
-    assert checkpoint_for_prediction() == newer  # nobody promoted: the newest run's best
+    older, newer = saved_checkpoint(seed=1, val_acc=0.6), saved_checkpoint(seed=2, val_acc=0.8)
+    assert checkpoint_for_prediction() == newer  # nobody promoted: the best by validation accuracy
     _photos(plain_user)
     with django_capture_on_commit_callbacks(execute=True):
         checkpoint_promote(checkpoint=older, user=staff_user, reason="the older one is better on photos",
@@ -30,6 +33,29 @@ def test_prediction_uses_the_active_model_once_one_is_promoted(db, staff_user, p
     with django_capture_on_commit_callbacks(execute=True):
         new_job = photo_services.photos_predict_new(user=plain_user)
     assert new_job.checkpoint == older
+
+
+def test_before_any_promotion_the_best_checkpoint_by_validation_accuracy_predicts_not_the_newest(db, staff_user):
+    best = CheckpointFactory(val_acc=0.93)
+    CheckpointFactory(val_acc=0.90)  # a newer run, worse
+    CheckpointFactory(val_acc=0.99, run=TrainingRunFactory(status=JobStatus.FAILED))  # not succeeded
+    CheckpointFactory(val_acc=0.98, run=TrainingRunFactory(status=JobStatus.SUCCEEDED,
+                                                           archived_at=timezone.now()))  # put away by its owner
+    choice = prediction_choice()
+    assert choice.checkpoint == best == checkpoint_for_prediction() and not choice.promoted
+    tie = CheckpointFactory(val_acc=0.93, val_loss=0.4)  # as accurate, lower loss
+    assert checkpoint_for_prediction() == tie
+
+
+def test_a_run_whose_checkpoint_becomes_the_best_predicts_every_photo_else_gives_a_second_opinion(
+        db, plain_user, sent_tasks, django_capture_on_commit_callbacks):
+    _photos(plain_user, 1)
+    best = CheckpointFactory(val_acc=0.9)
+    worse = CheckpointFactory(val_acc=0.7)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert photo_services.photos_predict_candidate(checkpoint=best).target == PredictionTarget.ACTIVE
+        assert photo_services.photos_predict_candidate(checkpoint=worse).target == PredictionTarget.CANDIDATE
+    assert [name for name, _ in sent_tasks] == ["worker.tasks.predict_photos"] * 2
 
 
 def test_a_second_opinion_fills_only_the_candidate_fields(db, plain_user):

@@ -209,3 +209,24 @@ def test_admin_actions_evaluate_runs_and_checkpoints(staff_client, staff_user, s
     listing = staff_client.get(reverse("admin:classifier_evaluationreport_changelist"))
     assert listing.status_code == 200 and f">{report.pk}<" in listing.content.decode()
     assert staff_client.get(reverse("admin:classifier_evaluationreport_change", args=[report.pk])).status_code == 200
+
+
+def test_mistakes_on_a_photo_report_show_the_photo_beside_what_the_model_saw_and_link_to_it(user_client):
+    from tests.factories import PhotoFactory
+
+    kept, deleted = PhotoFactory(), PhotoFactory()
+    deleted_id = deleted.pk
+    labels, logits = np.array([0, 1, 2]), np.zeros((3, 10), dtype=np.float32)
+    logits[[0, 1, 2], [0, 7, 8]] = 5.0  # the first right, the two photos wrong
+    report = report_from_logits(labels, logits, dataset_name="photos",
+                                sample_keys=["999999", str(kept.pk), str(deleted_id)])
+    deleted.delete()
+    page = user_client.get(reverse("report_detail", args=[report.pk])).content.decode()
+    mistake = re.search(rf'<figure class="sample wrong with-photo" data-key="{kept.pk}">(.*?)</figure>', page, re.S)
+    assert mistake, page
+    assert f'src="{reverse("photo_thumbnail", args=[kept.pk])}"' in mistake.group(1)
+    assert f'src="{reverse("photo_model_input", args=[kept.pk])}"' in mistake.group(1)
+    assert f'href="{reverse("photo_detail", args=[kept.pk])}"' in mistake.group(1) and "✗ wrong" in mistake.group(1)
+    # A photo deleted since keeps its place in the report, without a link to a page that is gone.
+    assert f'<figure class="sample wrong" data-key="{deleted_id}">' in page
+    assert f'href="{reverse("photo_detail", args=[deleted_id])}"' not in page

@@ -149,7 +149,7 @@ def test_the_list_costs_the_same_queries_for_few_runs_as_for_many(user_client, d
     many = one_page_of(15)
     assert few == many == 10
     # session, user, count, the page of runs, their checkpoints, their tags, the active model
-    # (promotion, then newest checkpoint), the presets and tags for the filters.
+    # (promotion, then the best checkpoint), the presets and tags for the filters.
     with django_assert_num_queries(few):
         user_client.get(reverse("run_list"))
 

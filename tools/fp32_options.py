@@ -33,6 +33,8 @@ OPTIONS: dict[str, tuple[dict[str, str], dict]] = {
     "augmentation alone (its share of a step)": ({}, {"augment_only": True}),
     "flush denormals": ({}, {"flush_denormal": True}),
     "torch.compile": ({}, {"compile": True}),
+    "oneDNN off (ATen's own convolutions)": ({}, {"mkldnn": False}),
+    "OMP_PROC_BIND=close": ({"OMP_PROC_BIND": "close", "OMP_PLACES": "cores"}, {}),
 }
 
 
@@ -49,6 +51,8 @@ def measure(name: str, options: dict, steps: int, preset: str) -> dict:
 
     device = torch.device("cpu")
     threads = configure_threads(device)
+    if options.get("mkldnn") is False:
+        torch.backends.mkldnn.enabled = False
     if options.get("flush_denormal"):
         torch.set_flush_denormal(True)
     recipe = PRESETS[preset]
@@ -90,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", default="fast")
     parser.add_argument("--only", action="append", help="just this option (repeatable)")
     parser.add_argument("--json", help="write the figures here")
+    parser.add_argument("--cpu-isa", choices=("avx2",), help="as on a CPU with only this instruction set "
+                        "(oneDNN and ATen capped, as tools.bench --cpu-isa does)")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one option in this process
     args = parser.parse_args(argv)
     if args.one:
@@ -99,14 +105,17 @@ def main(argv: list[str] | None = None) -> int:
     import torch  # noqa: PLC0415
 
     from engine.hardware import cpu_flags, cpu_name, cpu_threads, pick_precision  # noqa: PLC0415
-    from tools.bench import FLAGS_SHOWN  # noqa: PLC0415
+    from tools.bench import EMULATED_CPUS, FLAGS_SHOWN, emulation_words  # noqa: PLC0415
 
     threads = cpu_threads()
+    caps = EMULATED_CPUS[args.cpu_isa] if args.cpu_isa else {}
+    if caps:
+        print(f"emulating {emulation_words(args.cpu_isa)}")
     print(f"{cpu_name()}; flags {' '.join(f for f in FLAGS_SHOWN if f in cpu_flags())}; the engine picks "
           f"{pick_precision(torch.device('cpu'))}; {threads} threads; torch {torch.__version__}; preset {args.preset}")
     rows = []
     for name in args.only or OPTIONS:
-        env = {**os.environ, "OMP_NUM_THREADS": str(threads), **OPTIONS[name][0],
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads), **caps, **OPTIONS[name][0],
                "PYTHONPATH": str(REPO)}
         done = subprocess.run([sys.executable, "-m", "tools.fp32_options", "--one", name, "--steps", str(args.steps),
                                "--preset", args.preset], env=env, cwd=REPO, capture_output=True, text=True)

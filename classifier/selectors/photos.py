@@ -23,7 +23,7 @@ from classifier.models import (
     model_input_array,
 )
 from classifier.selectors.label_issues import label_issue_job_latest, photos_with_suspicion, suspects_filter
-from classifier.selectors.promotions import active_checkpoint
+from classifier.selectors.promotions import prediction_choice
 from dataset.classes import NUM_CLASSES
 from dataset.eval_sets import EvalSet, fingerprint_of
 
@@ -71,18 +71,9 @@ _ORDERINGS = {
 
 def checkpoint_for_prediction() -> Checkpoint | None:
     """The checkpoint that predicts new photos: the active model, or, before anyone promoted
-    one, the best of the most recent succeeded run."""
-    return active_checkpoint() or newest_checkpoint()
-
-
-def newest_checkpoint() -> Checkpoint | None:
-    """The best checkpoint of the most recent succeeded run."""
-    return (
-        Checkpoint.objects.filter(run__status=JobStatus.SUCCEEDED)
-        .select_related("run")
-        .order_by(F("run__finished_at").desc(nulls_last=True), "-run_id", "-val_acc", "epoch")
-        .first()
-    )
+    one, the best succeeded checkpoint by validation accuracy (promotions.prediction_choice)."""
+    choice = prediction_choice()
+    return choice.checkpoint if choice else None
 
 
 CHECKPOINT_CHOICES = 60
@@ -208,6 +199,11 @@ def photo_tag_names() -> list[str]:
     return list(Tag.objects.filter(photos__isnull=False).distinct().order_by("name").values_list("name", flat=True))
 
 
+def photo_ids_existing(photo_ids: Iterable[int]) -> set[int]:
+    """Which of these photos are still kept (a report names photos that may be deleted since)."""
+    return set(Photo.objects.filter(pk__in=list(photo_ids)).values_list("pk", flat=True))
+
+
 def photo_sources_of(photo_ids: Iterable[int]) -> dict[int, str]:
     """Each photo's source by id ("" where none was given): what scorecards group by."""
     return dict(Photo.objects.filter(pk__in=list(photo_ids)).values_list("pk", "source"))
@@ -263,3 +259,83 @@ def photos_eval_set() -> EvalSet:
 def photo_sample_image_url(sample_key: str) -> str:
     """For a report on the "photos" set: the URL of what the model saw for sample ``photo id``."""
     return reverse("photo_model_input", args=[int(sample_key)])
+
+
+# --- the photo page: previous/next in a gallery view ------------------------------------
+
+
+@dataclass(frozen=True)
+class PhotoNeighbours:
+    """Where a photo stands in a gallery view: the photos before and after it in the view's
+    order (None at either end), its place (1-based; None when the view no longer shows it,
+    say it was labelled in "Unlabelled": its neighbours are then where it would be), and how
+    many photos the view shows."""
+
+    previous: int | None
+    next: int | None
+    position: int | None
+    count: int
+
+
+# (field, descending, nulls last): nulls last True or False, or None for a field never null.
+_Key = tuple[str, bool, bool | None]
+
+
+def _order_keys(order: str) -> list[_Key]:
+    """The gallery order as keys, from _ORDERINGS (its plain-string fields, created_at and pk,
+    are never null)."""
+    keys: list[_Key] = []
+    for item in _ORDERINGS[order]:
+        if isinstance(item, str):
+            keys.append((item.lstrip("-"), item.startswith("-"), None))
+        else:
+            keys.append((item.expression.name, item.descending, bool(item.nulls_last)))
+    return keys
+
+
+def _after(keys: list[_Key], values: dict) -> Q:
+    """The rows that come after `values` in the order `keys` (a keyset condition: each field
+    equal up to one that is strictly after), nulls placed as the order places them."""
+    after, equal_so_far = Q(pk__in=[]), Q()
+    for name, descending, nulls_last in keys:
+        value = values[name]
+        if value is None:
+            strictly = Q(pk__in=[]) if nulls_last else Q(**{f"{name}__isnull": False})
+            equal = Q(**{f"{name}__isnull": True})
+        else:
+            strictly = Q(**{f"{name}__{'lt' if descending else 'gt'}": value})
+            if nulls_last:
+                strictly |= Q(**{f"{name}__isnull": True})
+            equal = Q(**{name: value})
+        after |= equal_so_far & strictly
+        equal_so_far &= equal
+    return after
+
+
+def _ordering(keys: list[_Key]) -> list:
+    return [(F(name).desc if descending else F(name).asc)(nulls_last=True if nulls_last else None,
+                                                          nulls_first=True if nulls_last is False else None)
+            for name, descending, nulls_last in keys]
+
+
+def photo_neighbours(*, photo_id: int, filters: GalleryFilters) -> PhotoNeighbours:
+    """The photo's previous and next in the gallery's view `filters` (its filter and order), by
+    keyset on the order's fields: six small queries whatever the number of photos (two of them the
+    latest label issue job, which the view's annotations need)."""
+    keys = _order_keys(filters.order)
+    names = [name for name, *_ in keys]
+    # Its own place in the order, read as the view reads it (the same annotations), even when
+    # the view's filter no longer shows it.
+    values = photos_for_gallery(filters=GalleryFilters(order=filters.order)).filter(pk=photo_id).values(*names).first()
+    view = photos_for_gallery(filters=filters)
+    if values is None:
+        return PhotoNeighbours(previous=None, next=None, position=None, count=view.count())
+    reverse_keys = [(name, not descending, None if nulls_last is None else not nulls_last)
+                    for name, descending, nulls_last in keys]
+    before = _after(reverse_keys, values)
+    figures = view.aggregate(count=Count("pk"), before=Count("pk", filter=before), shown=Count("pk", filter=Q(pk=photo_id)))
+    return PhotoNeighbours(
+        previous=view.filter(before).order_by(*_ordering(reverse_keys)).values_list("pk", flat=True).first(),
+        next=view.filter(_after(keys, values)).order_by(*_ordering(keys)).values_list("pk", flat=True).first(),
+        position=figures["before"] + 1 if figures["shown"] else None, count=figures["count"],
+    )

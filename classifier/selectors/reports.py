@@ -16,7 +16,7 @@ from django.urls import reverse
 
 from classifier.charts import diff_style, heat_style, reliability_diagram
 from classifier.models import EvaluationReport, JobStatus, TrainingRun
-from classifier.selectors.photos import PHOTOS_EVAL_SET, photo_sample_image_url
+from classifier.selectors.photos import PHOTOS_EVAL_SET, photo_ids_existing, photo_sample_image_url
 from classifier.selectors.scorecards import DomainScore, Share
 from dataset.eval_sets import FMNIST_TEST
 
@@ -87,6 +87,7 @@ class Sample:
     confidence: float  # the probability of the predicted class
     true_prob: float  # the probability given to the true class
     top: list[tuple[str, float]]  # the three most probable classes, most probable first
+    photo_id: int | None = None  # a report on the photos: the photo (its page, its original), if still kept
 
     @property
     def correct(self) -> bool:
@@ -95,8 +96,13 @@ class Sample:
 
 def report_samples(*, report: EvaluationReport, indices) -> list[Sample]:
     table, names = report.prediction_table, report.class_names
+    indices = [int(i) for i in indices]
+    # On a report on the photos, each sample is a photo: shown beside what the model saw, and
+    # linked to its page, unless it was deleted since (one query for all).
+    kept = photo_ids_existing(int(report.sample_key(i)) for i in indices) \
+        if report.dataset_name == PHOTOS_EVAL_SET else set()
     samples = []
-    for i in (int(i) for i in indices):
+    for i in indices:
         key = report.sample_key(i)
         true_class, predicted = int(table.labels[i]), int(table.predicted[i])
         samples.append(Sample(
@@ -105,6 +111,7 @@ def report_samples(*, report: EvaluationReport, indices) -> list[Sample]:
             predicted_class=predicted, predicted_name=names[predicted],
             confidence=float(table.top_probs[i, 0]), true_prob=float(table.true_probs[i]),
             top=[(names[int(c)], float(p)) for c, p in zip(table.top_classes[i], table.top_probs[i])],
+            photo_id=int(key) if kept and int(key) in kept else None,
         ))
     return samples
 

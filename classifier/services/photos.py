@@ -576,14 +576,16 @@ def photos_predict_new(*, user: AbstractBaseUser | None) -> PredictionJob | None
 
 
 def photos_predict_candidate(*, checkpoint: Checkpoint) -> PredictionJob | None:
-    """Queue the newest checkpoint's second opinion on every photo (the system asks, after a run
-    succeeds), unless it is the active model already or there are no photos."""
-    if checkpoint_for_prediction() == checkpoint or not Photo.objects.exists():
+    """After a run succeeds (the system asks), queue its best checkpoint's second opinion on
+    every photo; or, where that checkpoint now predicts the photos itself (nobody promoted one and
+    it has the best validation accuracy), predict every photo with it, as a promotion would.
+    None when there are no photos."""
+    if not Photo.objects.exists():
         return None
-    job = PredictionJob.objects.create(scope=PredictionScope.ALL, target=PredictionTarget.CANDIDATE,
-                                       checkpoint=checkpoint)
+    target = PredictionTarget.ACTIVE if checkpoint_for_prediction() == checkpoint else PredictionTarget.CANDIDATE
+    job = PredictionJob.objects.create(scope=PredictionScope.ALL, target=target, checkpoint=checkpoint)
     job_enqueue(job=job)
-    logger.info("candidate prediction job %s queued with checkpoint %s", job.pk, checkpoint.pk)
+    logger.info("%s prediction job %s queued with checkpoint %s", target, job.pk, checkpoint.pk)
     return job
 
 

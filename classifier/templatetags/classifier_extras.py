@@ -84,6 +84,13 @@ def model_input_src(photo) -> str:
 
 
 @register.filter
+def query_part(url: str | None) -> str:
+    """"/photos/?show=wrong&page=2" -> "show=wrong&page=2": the gallery's view, for a card's link
+    to the photo's page to carry (its previous/next follow that view)."""
+    return (url or "").partition("?")[2]
+
+
+@register.filter
 def can_cancel(job, user) -> bool:
     """{% if job|can_cancel:user %}: whether to offer this user the job's Cancel button."""
     from classifier.services.jobs import job_can_cancel

@@ -7,6 +7,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 
 from classifier.models import Job, PredictionJob
+from classifier.selectors.promotions import prediction_choice
 from classifier.services import jobs as job_services
 
 # How often a page with a job on it refreshes its live part.
@@ -67,7 +68,8 @@ def _prediction_job_context(job_id: int) -> dict:
 
 @login_required
 def prediction_job_detail(request, job_id: int):
-    return render(request, "classifier/prediction_job_detail.html", _prediction_job_context(job_id))
+    return render(request, "classifier/prediction_job_detail.html",
+                  {**_prediction_job_context(job_id), "choice": prediction_choice()})
 
 
 @login_required

@@ -178,7 +178,7 @@ def model_history(request):
         "scorecard": scorecard_selectors.checkpoint_scorecard(checkpoint=active) if active else None,
         "promotions": promotion_selectors.promotions_history(),
         "latest": promotion_selectors.promotion_latest(),
-        "rollback_form": RollbackForm(),
+        "rollback_form": RollbackForm(), "choice": promotion_selectors.prediction_choice(),
     })
 
 

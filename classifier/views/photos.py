@@ -34,6 +34,7 @@ from classifier import heatmaps
 from classifier.models import DEFAULT_FOLDS, Checkpoint, PredictionScope
 from classifier.selectors import label_issues as label_issue_selectors
 from classifier.selectors import photos as photo_selectors
+from classifier.selectors import promotions as promotion_selectors
 from classifier.services import jobs as job_services
 from classifier.services import label_issues as label_issue_services
 from classifier.services import photos as photo_services
@@ -262,12 +263,27 @@ def photo_gallery_changes(request):
     })
 
 
+def _photo_nav(request, photo_id: int) -> dict:
+    """Previous and next in the gallery view the photo was opened from (its query string: the
+    gallery's filter and order), and the way back to the page of that view that shows it."""
+    filters = photo_selectors.GalleryFilters.from_query(request.GET)
+    neighbours = photo_selectors.photo_neighbours(photo_id=photo_id, filters=filters)
+    query = filters.as_query()
+    back = dict(query)
+    if neighbours.position and neighbours.position > PAGE_SIZE:
+        back["page"] = str((neighbours.position - 1) // PAGE_SIZE + 1)
+    return {"nav": neighbours, "nav_query": urlencode(query), "nav_filters": filters,
+            "nav_show": photo_selectors.SHOW_CHOICES[filters.show], "nav_order": photo_selectors.ORDER_CHOICES[filters.order],
+            "gallery_url": f"{reverse('photo_gallery')}?{urlencode(back)}"}
+
+
 @login_required
 def photo_detail(request, photo_id: int):
     photo = photo_selectors.photo_get(photo_id=photo_id)
     return render(request, "classifier/photo_detail.html", {
         "photo": photo, "history": photo_selectors.photo_history(photo=photo),
         "classes": list(enumerate(CLASS_NAMES)), "suspicion": label_issue_selectors.photo_suspicion(photo=photo),
+        "choice": promotion_selectors.prediction_choice(), **_photo_nav(request, photo.pk),
     })
 
 

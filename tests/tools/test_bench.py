@@ -26,7 +26,8 @@ def test_the_quick_benchmark_writes_sane_figures_for_each_contender(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
 
     done = subprocess.run(
-        [sys.executable, "-m", "tools.bench", "--quick", "--limit", "256", "--threads", "1", "--json", str(out)],
+        [sys.executable, "-m", "tools.bench", "--quick", "--limit", "2048", "--threads", "1", "--budget", "0.17",
+         "--json", str(out)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
     )
 
@@ -34,26 +35,49 @@ def test_the_quick_benchmark_writes_sane_figures_for_each_contender(tmp_path):
     result = json.loads(out.read_text())
     assert result["mode"] == "quick" and result["threads"] == 1
     assert result["machine"]["cpu"] and result["machine"]["torch"]
-    for name in ("reference", "fast"):
+    for name in ("reference", "fast", bench.BUDGET_NAME):
         figures = result[name]
         assert 0.0 <= figures["test_acc"] <= 1.0
         assert all(figures[key] > 0 for key in FIGURES if key != "test_acc")
         assert figures["peak_rss_mb"] > 20  # a Python process with torch in it
         assert figures["threads"] == 1
-        assert figures["images"] == 256 and figures["epochs_run"] == 1
-        assert len(figures["epochs"]) == 1 and figures["epochs"][0]["test_acc"] == pytest.approx(figures["test_acc"])
+        assert figures["images"] == 2048
+        assert figures["epochs"][-1]["test_acc"] == pytest.approx(figures["test_acc"])
+    for name in ("reference", "fast"):
+        assert result[name]["epochs_run"] == 1 and len(result[name]["epochs"]) == 1
+    # The budget contender: `fast` for 10.2 s of training, its steps fixed from its own speed.
+    budgeted = result[bench.BUDGET_NAME]
+    assert budgeted["plan"]["budget_s"] == pytest.approx(10.2) and result["budget_min"] == 0.17
+    assert budgeted["train_s"] <= 10.2 * 1.05  # the schedule ends inside the budget (timing slack)
+    assert budgeted["epochs_run"] == len(budgeted["epochs"]) >= 1
+    assert f"{bench.BUDGET_NAME} vs reference" in done.stdout
     assert result["reference"]["test_acc"] > 0.2  # four Adam steps on the notebook's model: well past chance
     reference = result["reference"]
     if reference["source"].endswith("seed_cnn.py"):  # the notebook's own script: fp32, as it was written
         assert reference["precision"] == "fp32"
     else:  # no script beside this checkout: the engine's `seed` preset stands in, at the machine's precision
         assert reference["source"].startswith("engine preset 'seed'") and reference["precision"] in ("fp32", "bf16")
-    assert "fast" in result["comparison"] and "best" not in result
+    assert "fast" in result["comparison"] and "best" not in result and result["machine"]["emulated"] is None
     assert "fast vs reference" in done.stdout
     # What it ran on: the CPU's speed-deciding flags, the precision picked, and the others' load.
     assert set(result["machine"]["cpu_flags"]) <= set(bench.FLAGS_SHOWN) and "CPU flags:" in done.stdout
     assert result["machine"]["cpu_precision"] in ("fp32", "bf16")
     assert all(result[name]["others_load"] >= 0 for name in ("reference", "fast"))
+
+
+def test_an_avx2_only_cpu_is_emulated_by_capping_onednn_and_aten():
+    caps = bench.EMULATED_CPUS["avx2"]
+    probe = ("import json, torch\n"
+             "from engine.hardware import cpu_has_fast_bf16, describe_hardware\n"
+             "print(json.dumps([torch.backends.cpu.get_cpu_capability(), cpu_has_fast_bf16(),"
+             " describe_hardware(torch.device('cpu'))]))")
+    env = {**os.environ, "PYTHONPATH": str(REPO), **caps}
+    done = subprocess.run([sys.executable, "-c", probe], env=env, cwd=REPO, capture_output=True, text=True,
+                          timeout=120, check=True)
+    capability, bf16, described = json.loads(done.stdout.strip().splitlines()[-1])
+    assert capability == "AVX2"  # ATen's kernels as on an AVX2-only CPU
+    assert bf16 is False  # oneDNN capped at AVX2 has no native bf16: the engine trains in fp32
+    assert "capped at AVX2" in described  # and every run records it
 
 
 def test_no_ratio_is_given_when_the_machine_was_busier_for_one_than_the_other():
@@ -101,3 +125,22 @@ def test_the_reference_script_is_found_beside_the_repo_in_shared_dir_or_through_
     elsewhere.write_text("")
     monkeypatch.setenv("SEED_CNN_PATH", str(elsewhere))
     assert bench.reference_path() == elsewhere
+
+
+def test_a_budget_too_small_on_a_busy_machine_is_reported_and_the_rest_still_compared():
+    figures = {"test_acc": 0.92, "epochs_run": 10, "train_s": 100.0, "train_img_per_s": 6000.0,
+               "infer_img_per_s": 5000.0, "latency_ms": 0.3, "peak_rss_mb": 900.0, "device": "cpu",
+               "precision": "fp32", "tta_flip": False, "load_before": 0.1, "load_after": 0.2, "others_load": 0.05,
+               "epochs": [{"epoch": 10, "train_s": 100.0, "test_acc": 0.92}], "source": "seed_cnn.py"}
+    bench_figures = {"mode": "full", "threads": 2, "budget_min": 2.0,
+                     "machine": {"cpu": "a CPU", "cores": 2, "torch": "2", "cpu_flags": ["avx2"], "cpu_precision": "fp32",
+                                 "emulated": bench.emulation_words("avx2")},
+                     "reference": figures, "fast": {**figures, "test_acc": 0.94},
+                     "refused": {bench.BUDGET_NAME: "A budget of 2 min is too small: one epoch takes about 217 s"}}
+    bench_figures["comparison"] = bench.compare({n: bench_figures[n] for n in ("reference", "fast")})
+
+    text = bench.report(bench_figures)
+
+    assert f"{bench.BUDGET_NAME}: not trained: A budget of 2 min is too small" in text
+    assert "fast vs reference: +2.00 pts; training time x1.00" in text
+    assert "(emulating an AVX2-only CPU: ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2)" in text

@@ -1,3 +1,17 @@
+// A photo's page. Previous/next in the gallery view it was opened from: the links, or the keys
+// left/right arrows and k/j (the page's links carry the view's filter and order).
+(function () {
+  document.addEventListener("keydown", function (event) {
+    if (/^(INPUT|SELECT|TEXTAREA|BUTTON)$/.test(event.target.tagName) || event.target.isContentEditable ||
+        event.ctrlKey || event.metaKey || event.altKey || event.shiftKey) return;
+    const id = { ArrowLeft: "photo-previous", k: "photo-previous", ArrowRight: "photo-next", j: "photo-next" }[event.key];
+    const link = id && document.getElementById(id);
+    if (!link) return;
+    event.preventDefault();
+    window.location.assign(link.href);
+  });
+})();
+
 // A possibly mislabelled photo's page: one key settles it. c: the label is right (recorded as a
 // confirmation in the history), s: it is the suspected class, 0-9: another class. Each is the
 // same POST the buttons send; the page reloads from the server, so what you see was saved.
