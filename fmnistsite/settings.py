@@ -230,6 +230,13 @@ JOB_WEB_SWEEP_S = env_int("JOB_WEB_SWEEP_S", JOB_SWEEP_INTERVAL_S)
 PHOTO_MAX_BYTES = env_int("PHOTO_MAX_BYTES", 15 * 1024 * 1024)
 # Decoded size, checked from the header before decoding: a decompression bomb is refused.
 PHOTO_MAX_PIXELS = env_int("PHOTO_MAX_PIXELS", 40_000_000)
+# Gallery cards, rendered once per version of a photo and kept in each web process's memory
+# ("cards"; see classifier.views.photos._cards): a page of 60 costs a few ms, not tens.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "cards": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "cards",
+              "TIMEOUT": 3600, "OPTIONS": {"MAX_ENTRIES": env_int("GALLERY_CARD_CACHE_ENTRIES", 20_000)}},
+}
 
 # --- API (/api/v1/) ------------------------------------------------------------------------
 # How long POST /api/v1/predict waits for a worker's answer before saying 503.

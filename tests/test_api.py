@@ -179,8 +179,8 @@ def test_photos_list_refuses_a_page_that_is_no_number(client, user_token):
     assert response.status_code == 400 and "page" in response.json()["error"]
 
 
-def test_uploading_a_photo_adds_it_to_the_gallery_and_queues_its_prediction(client, user_token, sent_tasks,
-                                                                            django_capture_on_commit_callbacks):
+def test_uploading_a_photo_adds_it_to_the_gallery_and_queues_its_preparation(client, user_token, sent_tasks,
+                                                                             django_capture_on_commit_callbacks):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     CheckpointFactory()  # a succeeded run's checkpoint: new photos are predicted with it
@@ -190,7 +190,8 @@ def test_uploading_a_photo_adds_it_to_the_gallery_and_queues_its_prediction(clie
     assert response.status_code == 201
     photo = Photo.objects.get(pk=response.json()["id"])
     assert photo.original_name == "shirt.png" and photo.uploaded_by == ApiToken.objects.get().user
-    assert [name for name, _ in sent_tasks] == ["worker.tasks.predict_photos"]
+    assert response.json()["state"] == "preparing"  # a worker prepares it, then queues its prediction
+    assert [name for name, _ in sent_tasks] == ["worker.tasks.prepare_photos"]
 
 
 def test_uploading_the_same_photo_twice_is_400(client, user_token, sent_tasks):

@@ -140,3 +140,15 @@ def test_a_job_that_is_not_queued_is_left_alone(photos):
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED and job.started_at is None
     assert not Photo.objects.filter(predicted_label__isnull=False).exists()
+
+
+def test_a_photo_still_preparing_is_not_predicted_until_it_is_ready(photos, plain_user):
+    preparing = services.photo_store(file=upload(jpeg_bytes(colour=(0, 0, 150)), "late.jpg"), user=plain_user)
+    job = _job(saved_checkpoint(seed=1), scope=PredictionScope.ALL)
+    predict_photos(job.pk)
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED and job.total == 3, job.error
+    assert Photo.objects.get(pk=preparing.pk).predicted_label is None
+    services.photo_prepare(photo_id=preparing.pk)
+    predict_photos(_job(job.checkpoint).pk)
+    assert Photo.objects.get(pk=preparing.pk).predicted_label is not None

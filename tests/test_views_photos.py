@@ -4,7 +4,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from classifier.models import JobStatus, LabelCorrection, Photo, PredictionJob
+from classifier.models import JobStatus, LabelCorrection, Photo, PhotoState, PredictionJob, PreparationJob
 from classifier.services import photos as services
 from tests.factories import StaffFactory, TrainingRunFactory
 from tests.photo_files import jpeg_bytes, png_bytes, upload
@@ -33,7 +33,7 @@ def test_anonymous_users_are_sent_to_login_for_pages_and_files(client, plain_use
     photo = _photo(plain_user)
     for name, args in [("photo_gallery", []), ("photo_upload", []), ("photo_detail", [photo.pk]),
                        ("photo_original", [photo.pk]), ("photo_thumbnail", [photo.pk]),
-                       ("photo_model_input", [photo.pk]), ("photo_gallery_live", [])]:
+                       ("photo_model_input", [photo.pk]), ("photo_gallery_changes", [])]:
         response = client.get(reverse(name, args=args))
         assert response.status_code == 302 and response["Location"].startswith(reverse("login")), name
     response = client.post(reverse("photo_upload_file"), {"photo": upload(jpeg_bytes())})
@@ -91,8 +91,11 @@ def test_a_request_bigger_than_one_photo_is_refused_unread(user_client, settings
     assert not Photo.objects.exists()
 
 
-def test_the_upload_form_without_scripts_takes_several_files_and_queues_a_prediction(
+def test_the_upload_form_without_scripts_takes_several_files_and_queues_their_preparation_then_prediction(
         user_client, no_enqueue, django_capture_on_commit_callbacks):
+    from worker import preparation_job
+    from worker.jobs import run_job
+
     run = TrainingRunFactory(status=JobStatus.SUCCEEDED)
     run.checkpoints.create(epoch=1, file="x.pt", size=1, sha256="x", val_acc=0.9, val_loss=0.3)
     with django_capture_on_commit_callbacks(execute=True):
@@ -100,8 +103,17 @@ def test_the_upload_form_without_scripts_takes_several_files_and_queues_a_predic
             upload(jpeg_bytes(), "a.jpg"), upload(b"not an image", "b.png"), upload(png_bytes(), "c.png")]})
     page = response.content.decode()
     assert response.status_code == 200 and Photo.objects.count() == 2
-    assert "b.png is not an image" in page and "Queued for prediction" in page
-    assert PredictionJob.objects.count() == 1 and len(no_enqueue) == 1
+    assert "b.png is not an image" in page and "a worker prepares what the model sees (preparation job #" in page
+    # Stored, not prepared in the request: no model input yet, and nothing to predict yet.
+    assert set(Photo.objects.values_list("state", "model_input")) == {(PhotoState.PREPARING, b"")}
+    job = PreparationJob.objects.get()
+    assert no_enqueue == [("worker.tasks.prepare_photos", job.pk)] and not PredictionJob.objects.exists()
+    # What the worker's task does (worker.tasks.prepare_photos): every photo ready, then predicted.
+    with django_capture_on_commit_callbacks(execute=True):
+        job = run_job(PreparationJob, job.pk, preparation_job.prepare_and_record)
+    assert job.succeeded and (job.done, job.total) == (2, 2)
+    assert all(p.is_ready and len(bytes(p.model_input)) == 784 and not p.upload for p in Photo.objects.all())
+    assert PredictionJob.objects.count() == 1 and no_enqueue[-1][0] == "worker.tasks.predict_photos"
 
 
 def test_the_upload_form_takes_the_first_20_files_and_names_each_one_left_out(user_client, no_enqueue):
@@ -139,15 +151,6 @@ def test_gallery_filters(user_client, plain_user):
     assert shown(show="bogus", predicted="12") == shown()
     page = user_client.get(reverse("photo_gallery"), {"show": "wrong"}).content.decode()
     assert "Shirt" in page and "40 %" in page and 'data-predicted="0"' in page
-
-
-def test_the_live_fragment_polls_while_a_job_is_active(user_client, plain_user):
-    _photo(plain_user)
-    job = PredictionJob.objects.create(status="running", total=4, done=1)
-    page = user_client.get(reverse("photo_gallery_live")).content.decode()
-    assert 'data-active="1"' in page and "1 of 4 photos" in page and "photo-card" in page
-    PredictionJob.objects.filter(pk=job.pk).update(status="succeeded", done=4)
-    assert 'data-active="0"' in user_client.get(reverse("photo_gallery_live")).content.decode()
 
 
 def test_labelling_by_fetch_returns_the_redrawn_card_and_the_correction(user_client, plain_user):

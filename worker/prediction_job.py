@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 from django.conf import settings
 
-from classifier.models import Checkpoint, Photo, PredictionJob, PredictionScope, PredictionTarget, model_input_array
+from classifier.models import (
+    Checkpoint,
+    Photo,
+    PhotoState,
+    PredictionJob,
+    PredictionScope,
+    PredictionTarget,
+    model_input_array,
+)
 from classifier.services import jobs as job_services
 from classifier.services import photos as photo_services
 from engine.checkpoints import CheckpointRefused
@@ -38,7 +46,7 @@ def predict_and_record(job: PredictionJob) -> None:
     # Before anything is written: a missing or changed file is refused, never predicted with.
     predictor = load_predictor(checkpoint_path(job.checkpoint), job.checkpoint.sha256, device="auto")
     # Which photos is decided now, when the worker starts, not when the job was asked for.
-    photos = Photo.objects.order_by("pk")
+    photos = Photo.objects.filter(state=PhotoState.READY).order_by("pk")  # preparing: no image yet
     if job.scope == PredictionScope.UNPREDICTED:
         photos = photos.filter(predicted_label__isnull=True)
     photo_ids = list(photos.values_list("pk", flat=True))

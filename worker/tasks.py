@@ -17,10 +17,10 @@ from celery.signals import worker_ready
 from django.conf import settings
 from django.db import close_old_connections
 
-from classifier.models import Checkpoint, EvaluationReport, LabelIssueJob, PredictionJob, TrainingRun
+from classifier.models import Checkpoint, EvaluationReport, LabelIssueJob, PredictionJob, PreparationJob, TrainingRun
 from classifier.services import jobs as job_services
 from engine.checkpoints import CheckpointRefused
-from worker import evaluation_job, export_job, label_issues_job, prediction_job, training_job, webhooks
+from worker import evaluation_job, export_job, label_issues_job, prediction_job, preparation_job, training_job, webhooks
 from worker.jobs import job_task
 
 logger = logging.getLogger(__name__)
@@ -42,6 +42,12 @@ def evaluate_report(report: EvaluationReport) -> dict:
 def predict_photos(job: PredictionJob) -> None:
     """Predict the job's photos with its checkpoint."""
     prediction_job.predict_and_record(job)
+
+
+@job_task(PreparationJob)
+def prepare_photos(job: PreparationJob) -> dict:
+    """Make what the model sees of every photo still preparing; then queue their prediction."""
+    return preparation_job.prepare_and_record(job)
 
 
 @job_task(LabelIssueJob)

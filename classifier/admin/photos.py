@@ -1,5 +1,5 @@
 """Admin: photos (read-mostly; labels change through the same service as the gallery), their
-corrections (read-only history) and prediction jobs (staff can queue one for all photos)."""
+corrections (read-only history), preparation jobs and prediction jobs (staff can queue one for all photos)."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from classifier.admin.jobs import cancel_jobs
-from classifier.models import LabelCorrection, LabelIssueJob, Photo, PredictionJob, PredictionScope
+from classifier.models import LabelCorrection, LabelIssueJob, Photo, PredictionJob, PredictionScope, PreparationJob
 from classifier.services import photos as photo_services
 
 
@@ -33,10 +33,11 @@ class PhotoAdmin(admin.ModelAdmin):
     form = PhotoAdminForm
     list_display = ("id", "thumb", "original_name", "predicted_label", "confidence", "label", "uploaded_by",
                     "created_at")
-    list_filter = ("label", "predicted_label", "preprocess_version")
+    list_filter = ("state", "label", "predicted_label", "preprocess_version")
     search_fields = ("id", "original_name", "sha256")
     inlines = [LabelCorrectionInline]
-    readonly_fields = ("thumb", "original_name", "width", "height", "sha256", "preprocess_version", "uploaded_by",
+    readonly_fields = ("thumb", "state", "preparation_error", "original_name", "width", "height", "sha256",
+                       "preprocess_version", "uploaded_by",
                        "created_at", "predicted_label", "confidence", "predicted_by", "predicted_at",
                        "labelled_by", "labelled_at")
     actions = ["delete_photos"]
@@ -107,6 +108,17 @@ class PredictionJobAdmin(admin.ModelAdmin):
             new = photo_services.photos_predict(scope=PredictionScope.ALL, checkpoint=job.checkpoint,
                                                 user=request.user)
             self.message_user(request, f"Prediction job #{new.pk} queued.")
+
+
+@admin.register(PreparationJob)
+class PreparationJobAdmin(admin.ModelAdmin):
+    list_display = ("id", "status", "done", "total", "requested_by", "created_at", "finished_at")
+    list_filter = ("status",)
+    readonly_fields = [f.name for f in PreparationJob._meta.fields]
+    actions = [cancel_jobs]
+
+    def has_add_permission(self, request):
+        return False
 
 
 @admin.register(LabelIssueJob)

@@ -158,13 +158,15 @@ def photo_list(request, query: Query[GalleryQuery]):
 
 @api.post("/photos", response={201: out.PhotoOut, 503: out.ErrorOut, **ERRORS}, tags=["photos"])
 def photo_upload(request, image: File[UploadedFile]):
-    """Add a photo to the gallery, as the upload page does; a worker predicts it."""
+    """Add a photo to the gallery, as the upload page does: stored at once (`state` "preparing"),
+    then a worker prepares what the model sees (`state` "ready", or "failed" with the reason) and
+    predicts it."""
     _check_request_size(request)
     try:
-        photo = photo_services.photo_upload(file=image, user=request.user)
+        photo = photo_services.photo_store(file=image, user=request.user)
     except photo_services.PhotoRejected as exc:
         raise _image_refused(image, exc) from None
-    photo_services.photos_predict_new(user=request.user)
+    photo_services.photos_prepare_waiting(user=request.user)
     return Status(201, out.PhotoOut.of(photo))
 
 

@@ -37,6 +37,8 @@ class PhotoOut(Schema):
     width: int
     height: int
     held_out: bool
+    state: str  # preparing (a worker makes what the model sees), ready, or failed
+    preparation_error: str
     label: int | None
     label_name: str | None
     predicted_label: int | None
@@ -49,7 +51,8 @@ class PhotoOut(Schema):
     @classmethod
     def of(cls, photo: Photo, *, probabilities: bool = False) -> PhotoOut:
         return cls(id=photo.pk, original_name=photo.original_name, created_at=photo.created_at, width=photo.width,
-                   height=photo.height, held_out=photo.held_out, label=photo.label, label_name=_name(photo.label),
+                   height=photo.height, held_out=photo.held_out, state=photo.state,
+                   preparation_error=photo.preparation_error, label=photo.label, label_name=_name(photo.label),
                    predicted_label=photo.predicted_label, predicted_name=_name(photo.predicted_label),
                    confidence=photo.confidence, probabilities=photo.probabilities if probabilities else None,
                    predicted_by=photo.predicted_by_id, url=reverse("photo_detail", args=[photo.pk]))

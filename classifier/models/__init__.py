@@ -7,9 +7,11 @@ from classifier.models.photos import (
     Photo,
     PhotoBatch,
     PhotoBatchKind,
+    PhotoState,
     PredictionJob,
     PredictionScope,
     PredictionTarget,
+    PreparationJob,
     model_input_array,
 )
 from classifier.models.promotions import Promotion
@@ -22,7 +24,7 @@ from classifier.models.webhooks import DeliveryStatus, Webhook, WebhookDelivery,
 __all__ = [
     "DEFAULT_FOLDS", "LabelIssueJob", "LabelScore",
     "ACTIVE_STATUSES", "ApiToken", "CLASS_CHOICES", "Checkpoint", "DATASET_LABELS", "DeliveryStatus", "EpochLog",
-    "EvaluationReport", "Job", "JobStatus", "LabelCorrection", "NO_SOURCE", "Photo", "PhotoBatch", "PhotoBatchKind",
-    "PredictionJob", "PredictionScope", "PredictionTarget", "Predictions", "Promotion", "ReportOrigin", "Tag",
+    "EvaluationReport", "Job", "JobStatus", "LabelCorrection", "NO_SOURCE", "Photo", "PhotoBatch", "PhotoBatchKind", "PhotoState",
+    "PredictionJob", "PreparationJob", "PredictionScope", "PredictionTarget", "Predictions", "Promotion", "ReportOrigin", "Tag",
     "TrainingRun", "Webhook", "WebhookDelivery", "WebhookEvent", "model_input_array",
 ]

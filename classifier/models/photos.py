@@ -50,9 +50,26 @@ class PhotoBatch(models.Model):
         return f"{self.get_kind_display()}{what}{who}, {self.created_at:%Y-%m-%d %H:%M}"
 
 
+class PhotoState(models.TextChoices):
+    # An upload is stored at once (checked, decoded, re-encoded, with its thumbnail); making what
+    # the model sees (GrabCut) and finding its near-duplicates is a preparation job's, on a worker.
+    PREPARING = "preparing", "preparing"
+    READY = "ready", "ready"
+    FAILED = "failed", "could not be prepared"
+
+
 class Photo(models.Model):
     """One uploaded photo. Its files have server-chosen random names and are served only to
-    signed-in users; ``original_name`` is what the uploader called it, for display only."""
+    signed-in users; ``original_name`` is what the uploader called it, for display only.
+
+    Until its state is READY a photo has no model input (empty bytes): it is shown in the gallery
+    as preparing (or with the reason it failed), and never predicted, labelled or trained on."""
+
+    state = models.CharField(max_length=16, choices=PhotoState.choices, default=PhotoState.READY, db_index=True)
+    preparation_error = models.TextField(blank=True, help_text="why the photo could not be prepared")
+    # The bytes as uploaded, kept only until the photo is prepared (from them, exactly as before
+    # uploads were prepared on a worker); they may carry EXIF, so they are never served.
+    upload = models.FileField(max_length=200, blank=True)
 
     original = models.FileField(max_length=200, help_text="the upload, upright and re-encoded, metadata stripped")
     thumbnail = models.FileField(max_length=200)
@@ -113,12 +130,23 @@ class Photo(models.Model):
     labelled_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                     related_name="+")
     labelled_at = models.DateTimeField(null=True, blank=True)
+    # When anything its gallery card shows last changed (a label, a prediction, its preparation):
+    # the open gallery pages fetch only the cards changed since they last asked.
+    changed_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]
 
     def __str__(self) -> str:
         return f"Photo #{self.pk} ({self.original_name or 'unnamed'})"
+
+    @property
+    def is_ready(self) -> bool:
+        return self.state == PhotoState.READY
+
+    @property
+    def is_preparing(self) -> bool:
+        return self.state == PhotoState.PREPARING
 
     @property
     def source_display(self) -> str:
@@ -228,3 +256,31 @@ class PredictionJob(Job):
 
     def get_absolute_url(self) -> str:
         return reverse("prediction_job_detail", args=[self.pk])
+
+
+class PreparationJob(Job):
+    """Prepare uploaded photos on a worker: what the model sees (dataset.photos.preprocess, with
+    GrabCut), their near-duplicate group and side of the split. Which photos is decided when the
+    worker starts: every photo still preparing then. Its prediction job is queued when it is done."""
+
+    task_name = "worker.tasks.prepare_photos"
+    kind = "preparation"
+    resumable = True  # preparing a photo again writes the same result
+
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="preparation_jobs")
+    total = models.PositiveIntegerField(default=0, help_text="photos to prepare")
+    done = models.PositiveIntegerField(default=0, help_text="photos prepared so far")
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Preparation job #{self.pk} ({self.status})"
+
+    @property
+    def requester(self):
+        return self.requested_by
+
+    def get_absolute_url(self) -> str:
+        return reverse("photo_gallery")

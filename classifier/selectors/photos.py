@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 from django.db.models import Case, Count, ExpressionWrapper, F, FloatField, Q, QuerySet, Value, When
@@ -11,7 +12,16 @@ from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
-from classifier.models import Checkpoint, JobStatus, LabelCorrection, Photo, PredictionJob, Tag, model_input_array
+from classifier.models import (
+    Checkpoint,
+    JobStatus,
+    LabelCorrection,
+    Photo,
+    PredictionJob,
+    PreparationJob,
+    Tag,
+    model_input_array,
+)
 from classifier.selectors.label_issues import label_issue_job_latest, photos_with_suspicion, suspects_filter
 from classifier.selectors.promotions import prediction_choice
 from dataset.classes import NUM_CLASSES
@@ -66,10 +76,14 @@ def checkpoint_for_prediction() -> Checkpoint | None:
     return choice.checkpoint if choice else None
 
 
+CHECKPOINT_CHOICES = 60
+
+
 def checkpoints_for_choice() -> QuerySet[Checkpoint]:
-    """Checkpoints staff may predict with, newest run first."""
+    """Checkpoints staff may predict with, newest run first: the newest 60 (a page listing every
+    epoch of hundreds of runs would cost more than its photos; the admin reaches any checkpoint)."""
     return Checkpoint.objects.filter(run__status=JobStatus.SUCCEEDED).select_related("run").order_by(
-        "-run_id", "-epoch")
+        "-run_id", "-epoch")[:CHECKPOINT_CHOICES]
 
 
 NO_SOURCE_QUERY = "-"  # ?source=- : the photos nobody said the source of
@@ -123,11 +137,17 @@ class GalleryFilters:
         return query
 
 
+def _gallery_cards(job) -> QuerySet[Photo]:
+    # What a card shows, in one query: none of the large columns it doesn't (probabilities,
+    # signature, occlusion maps), and no joins (a card names no user).
+    return photos_with_suspicion(Photo.objects.defer("probabilities", "signature", "occlusion"), job)
+
+
 def photos_for_gallery(*, filters: GalleryFilters = GalleryFilters()) -> QuerySet[Photo]:
     """The gallery's photos, each annotated with the latest label issue job's suspicion of it
     (suspect_score, suspect_class, suspect_open: see label_issues.photos_with_suspicion)."""
     job = label_issue_job_latest()
-    photos = photos_with_suspicion(Photo.objects.select_related("labelled_by").defer("probabilities", "signature"), job)
+    photos = _gallery_cards(job)
     if filters.show == "unlabelled":
         photos = photos.filter(label__isnull=True)
     elif filters.show == "labelled":
@@ -152,6 +172,16 @@ def photos_for_gallery(*, filters: GalleryFilters = GalleryFilters()) -> QuerySe
     if filters.order == "useful":
         photos = photos.annotate(usefulness=USEFULNESS)
     return photos.order_by(*_ORDERINGS[filters.order])
+
+
+def photos_changed(*, photo_ids: Iterable[int], since: datetime | None) -> list[Photo]:
+    """Of these photos (the cards a gallery page shows), those whose card changed since then
+    (Photo.changed_at), annotated as photos_for_gallery annotates them; all of them when `since`
+    is None."""
+    photos = _gallery_cards(label_issue_job_latest()).filter(pk__in=list(photo_ids))
+    if since is not None:
+        photos = photos.filter(changed_at__gte=since)
+    return list(photos.order_by("pk"))
 
 
 def photo_get(*, photo_id: int) -> Photo:
@@ -188,6 +218,10 @@ def photo_history(*, photo: Photo) -> list[LabelCorrection]:
     return list(
         photo.corrections.select_related("user", "reverts", "reverted_by").order_by("-created_at", "-pk")
     )
+
+
+def preparation_job_active() -> PreparationJob | None:
+    return PreparationJob.objects.filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).order_by("created_at").first()
 
 
 def prediction_job_for_gallery() -> PredictionJob | None:

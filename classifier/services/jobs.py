@@ -31,6 +31,7 @@ from classifier.models import (
     JobStatus,
     LabelIssueJob,
     PredictionJob,
+    PreparationJob,
     TrainingRun,
 )
 from classifier.services.webhooks import webhooks_job_finished, webhooks_resend_due
@@ -39,7 +40,7 @@ from fmnistsite.celery import app
 logger = logging.getLogger(__name__)
 
 # Every kind of job, in the order the sweep visits them.
-JOB_MODELS: tuple[type[Job], ...] = (TrainingRun, EvaluationReport, PredictionJob, LabelIssueJob)
+JOB_MODELS: tuple[type[Job], ...] = (TrainingRun, EvaluationReport, PredictionJob, LabelIssueJob, PreparationJob)
 JOB_KINDS: dict[str, type[Job]] = {model.kind: model for model in JOB_MODELS}
 # A resumable job whose worker died this many times is failed instead: it may be what kills them.
 MAX_ATTEMPTS = 2

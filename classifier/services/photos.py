@@ -35,9 +35,11 @@ from classifier.models import (
     Photo,
     PhotoBatch,
     PhotoBatchKind,
+    PhotoState,
     PredictionJob,
     PredictionScope,
     PredictionTarget,
+    PreparationJob,
     Tag,
 )
 from classifier.selectors.photos import checkpoint_for_prediction
@@ -120,9 +122,10 @@ def _duplicate_of(sha256: str) -> Photo | None:
     return Photo.objects.filter(Q(sha256=sha256) | Q(stored_sha256=sha256)).order_by("pk").first()
 
 
-def _nearest_duplicate(signature) -> Photo | None:
+def _nearest_duplicate(signature, *, excluding: int | None = None) -> Photo | None:
     """The stored photo that looks most like this one, if it is a near-duplicate."""
-    rows = list(Photo.objects.exclude(signature=None).order_by("pk").values_list("pk", "signature"))
+    rows = list(Photo.objects.exclude(signature=None).exclude(pk=excluding).order_by("pk")
+                .values_list("pk", "signature"))
     if not rows:
         return None
     found = near_duplicates.distances(signature, np.stack([near_duplicates.signature_from_bytes(s) for _, s in rows]))
@@ -199,17 +202,16 @@ def photo_model_input(*, file: File) -> np.ndarray:
         return preprocess(orient(image))
 
 
-def photo_upload(*, file: File, user: AbstractBaseUser | None, batch: PhotoBatch | None = None,
-                 source: str = "", tags: Iterable[str] = ()) -> Photo:
-    """Decode, check and store one photo with its thumbnail and 28x28 model input, recording
-    the batch it came in, its source and its tags (parsed by parse_tags).
+def photo_store(*, file: File, user: AbstractBaseUser | None, batch: PhotoBatch | None = None,
+                source: str = "", tags: Iterable[str] = ()) -> Photo:
+    """Check, decode and store one photo, as it was uploaded and re-encoded, with its thumbnail,
+    the batch it came in, its source and its tags (parsed by parse_tags): quick enough for a web
+    request. The photo is PREPARING: photo_prepare (a preparation job on a worker, or the caller
+    itself, as photo_upload does) makes what the model sees and finds its near-duplicates.
 
     Raises PhotoRejected (and stores nothing) for a file that is too large, not a JPEG, PNG
     or WebP image, truncated, a decompression bomb, or already in the gallery. The files and
-    the row are written together: if anything fails, the files written so far are removed.
-
-    A near-duplicate of a stored photo joins its group and its side of the split (a photo that
-    looks like two groups joins the nearer; `manage.py group_photos` regroups everything)."""
+    the row are written together: if anything fails, the files written so far are removed."""
     tags = parse_tags(tags)  # a bad tag refuses the photo before anything is stored
     data = _read_upload(file)
     sha256 = hashlib.sha256(data).hexdigest()
@@ -221,8 +223,6 @@ def photo_upload(*, file: File, user: AbstractBaseUser | None, batch: PhotoBatch
         flat, alpha = flatten_alpha(upright)
         original, suffix = _encode_original(flat, alpha)
         thumbnail = _encode_thumbnail(flat)
-        model_input, box = preprocess_with_box(upright)
-        signature = near_duplicates.signature(flat)
     token = secrets.token_hex(16)
     folder = f"photos/{token[:2]}"
     written: list[str] = []
@@ -230,19 +230,14 @@ def photo_upload(*, file: File, user: AbstractBaseUser | None, batch: PhotoBatch
         with transaction.atomic():
             written.append(default_storage.save(f"{folder}/{token}{suffix}", ContentFile(original)))
             written.append(default_storage.save(f"{folder}/{token}-thumb.jpg", ContentFile(thumbnail)))
-            twin = _nearest_duplicate(signature)
-            group = (twin.duplicate_group or twin.pk) if twin is not None else None
+            written.append(default_storage.save(f"{folder}/{token}-upload", ContentFile(data)))
             photo = Photo.objects.create(
-                original=written[0], thumbnail=written[1], model_input=model_input.tobytes(),
-                model_input_box=[round(v, 5) for v in box], preprocess_version=PREPROCESS_VERSION,
+                state=PhotoState.PREPARING, original=written[0], thumbnail=written[1], upload=written[2],
+                model_input=b"", preprocess_version=0,
                 original_name=display_name(file.name), sha256=sha256, stored_sha256=hashlib.sha256(original).hexdigest(),
-                width=upright.width, height=upright.height, uploaded_by=user,
-                held_out=twin.held_out if twin is not None else is_held_out(sha256),
-                signature=near_duplicates.signature_bytes(signature), duplicate_group=group,
+                width=upright.width, height=upright.height, uploaded_by=user, held_out=is_held_out(sha256),
                 batch=batch, source=clean_source(source),
             )
-            if twin is not None and twin.duplicate_group is None:
-                Photo.objects.filter(pk=twin.pk).update(duplicate_group=twin.pk)
             if tags:
                 photo_tags_set(photo=photo, tags=tags)
     except BaseException as exc:
@@ -253,9 +248,60 @@ def photo_upload(*, file: File, user: AbstractBaseUser | None, batch: PhotoBatch
             existing = _duplicate_of(sha256)
             raise PhotoRejected(f"is already in the gallery as photo #{existing.pk}", existing=existing) from None
         raise
-    logger.info("photo %s uploaded by %s (%s, %dx%d)", photo.pk, user, photo.original_name, photo.width,
-                photo.height)
+    logger.info("photo %s stored for %s (%s, %dx%d)", photo.pk, user, photo.original_name, photo.width, photo.height)
     return photo
+
+
+def photo_prepare(*, photo_id: int) -> Photo | None:
+    """Make what the model sees of a stored photo (from the bytes as uploaded, as photo_store
+    kept them) and put it in its near-duplicate group and side of the split: the photo is READY.
+    A photo that can't be prepared is FAILED with the reason, and keeps its files. None when the
+    photo is gone or not preparing any more (another worker, a second delivery, did it)."""
+    photo = Photo.objects.filter(pk=photo_id, state=PhotoState.PREPARING).first()
+    if photo is None:
+        return None
+    try:
+        with photo.upload.open("rb") as stored:
+            data = stored.read()
+        with _decode(data) as image:
+            upright = orient(image)
+            flat, _alpha = flatten_alpha(upright)
+            model_input, box = preprocess_with_box(upright)
+            signature = near_duplicates.signature(flat)
+    except Exception as exc:  # noqa: BLE001 - whatever it was, the photo is marked with it, not lost
+        reason = f"{type(exc).__name__}: {exc}" if not isinstance(exc, (PhotoRejected, PhotoUnreadable)) else str(exc)
+        Photo.objects.filter(pk=photo.pk, state=PhotoState.PREPARING).update(
+            state=PhotoState.FAILED, preparation_error=" ".join(reason.split())[:1000], changed_at=timezone.now())
+        logger.warning("photo %s could not be prepared: %s", photo.pk, reason)
+        photo.refresh_from_db()
+        return photo
+    with transaction.atomic():
+        twin = _nearest_duplicate(signature, excluding=photo.pk)
+        group = (twin.duplicate_group or twin.pk) if twin is not None else None
+        if not Photo.objects.filter(pk=photo.pk, state=PhotoState.PREPARING).update(
+            state=PhotoState.READY, model_input=model_input.tobytes(), model_input_box=[round(v, 5) for v in box],
+            preprocess_version=PREPROCESS_VERSION, signature=near_duplicates.signature_bytes(signature),
+            duplicate_group=group, held_out=twin.held_out if twin is not None else photo.held_out, upload="",
+            changed_at=timezone.now(),
+        ):
+            return None
+        if twin is not None and twin.duplicate_group is None:
+            Photo.objects.filter(pk=twin.pk).update(duplicate_group=twin.pk)
+    default_storage.delete(photo.upload.name)  # its work is done; the original is what stays
+    photo.refresh_from_db()
+    return photo
+
+
+def photo_upload(*, file: File, user: AbstractBaseUser | None, batch: PhotoBatch | None = None,
+                 source: str = "", tags: Iterable[str] = ()) -> Photo:
+    """Store one photo (photo_store, refused for the same reasons) and prepare it here and now
+    (photo_prepare), for callers that may take their time: `manage.py import_photos`, the API's
+    predict that stores. The returned photo is READY, or FAILED with the reason.
+
+    A near-duplicate of a stored photo joins its group and its side of the split (a photo that
+    looks like two groups joins the nearer; `manage.py group_photos` regroups everything)."""
+    photo = photo_store(file=file, user=user, batch=batch, source=source, tags=tags)
+    return photo_prepare(photo_id=photo.pk) or Photo.objects.get(pk=photo.pk)
 
 
 def photos_preprocess_again(*, photos: Iterable[Photo], failed: list[str] | None = None) -> int:
@@ -277,7 +323,7 @@ def photos_preprocess_again(*, photos: Iterable[Photo], failed: list[str] | None
         Photo.objects.filter(pk=photo.pk).update(
             model_input=model_input.tobytes(), model_input_box=[round(v, 5) for v in box],
             preprocess_version=PREPROCESS_VERSION, predicted_label=None, confidence=None, probabilities=None,
-            predicted_by=None, predicted_at=None, occlusion=None, occlusion_classes=None,
+            predicted_by=None, predicted_at=None, occlusion=None, occlusion_classes=None, changed_at=timezone.now(),
         )
         count += 1
     return count
@@ -330,7 +376,8 @@ def photos_group_near_duplicates() -> Grouping:
             new_group = first_pk if sizes[root] > 1 else None
             new_held_out = first_held_out if sizes[root] > 1 else held_out
             if (new_group, new_held_out) != (group, held_out):
-                Photo.objects.filter(pk=pk).update(duplicate_group=new_group, held_out=new_held_out)
+                Photo.objects.filter(pk=pk).update(duplicate_group=new_group, held_out=new_held_out,
+                                                   changed_at=timezone.now())  # its card shows the part
             if new_held_out != held_out:
                 result.moved.append(pk)
     result.groups = sum(1 for size in sizes.values() if size > 1)
@@ -345,7 +392,7 @@ def photos_delete(*, photos: Iterable[Photo]) -> int:
     count = 0
     with transaction.atomic():
         for photo in photos:
-            names = [photo.original.name, photo.thumbnail.name]
+            names = [photo.original.name, photo.thumbnail.name, photo.upload.name]
             photo.delete()
             transaction.on_commit(lambda names=names: [default_storage.delete(n) for n in names if n])
             count += 1
@@ -369,20 +416,30 @@ def _apply(photo: Photo, correction: LabelCorrection) -> None:
     labelled = correction.to_label is not None
     photo.labelled_by = correction.user if labelled else None
     photo.labelled_at = correction.created_at if labelled else None
-    photo.save(update_fields=["label", "labelled_by", "labelled_at"])
+    photo.changed_at = timezone.now()
+    photo.save(update_fields=["label", "labelled_by", "labelled_at", "changed_at"])
 
 
 def _sync(target: Photo, source: Photo) -> None:
     target.label, target.labelled_by, target.labelled_at = source.label, source.labelled_by, source.labelled_at
 
 
+def _locked_ready(photo: Photo) -> Photo:
+    locked = Photo.objects.select_for_update().get(pk=photo.pk)
+    if not locked.is_ready:
+        # What the model sees is not made yet (or could not be): a label would train on nothing.
+        raise LabelConflict(f"Photo #{photo.pk} is {locked.get_state_display()}: it can be labelled once it is ready.")
+    return locked
+
+
 def photo_label_set(*, photo: Photo, label: int | None, user: AbstractBaseUser | None,
                     source: str = "") -> LabelCorrection | None:
     """Give the photo this label (None clears it), recorded as a correction. Setting the label
-    it already has records nothing and returns None."""
+    it already has records nothing and returns None. LabelConflict for a photo that is not
+    ready (still preparing, or failed)."""
     _check_label(label)
     with transaction.atomic():
-        locked = Photo.objects.select_for_update().get(pk=photo.pk)
+        locked = _locked_ready(photo)
         if locked.label == label:
             _sync(photo, locked)
             return None
@@ -400,7 +457,7 @@ def photo_label_confirm(*, photo: Photo, user: AbstractBaseUser | None, source: 
     recorded as a correction from the label to itself, so the history shows who looked, and
     the photo leaves the suspects until a later job doubts it again."""
     with transaction.atomic():
-        locked = Photo.objects.select_for_update().get(pk=photo.pk)
+        locked = _locked_ready(photo)
         if locked.label is None:
             raise LabelConflict("This photo has no label to confirm.")
         correction = LabelCorrection.objects.create(
@@ -439,6 +496,55 @@ def photo_correction_revert(*, correction: LabelCorrection, user: AbstractBaseUs
 
 def _label_name(label: int | None) -> str:
     return CLASS_NAMES[label] if label is not None else "no label"
+
+
+def photos_label_many(*, photo_ids: Iterable[int], label: int | None, user: AbstractBaseUser | None,
+                      source: str = "") -> tuple[list[Photo], list[LabelCorrection], dict[int, str]]:
+    """Give each photo this label, each one exactly as photo_label_set does (one correction a
+    photo, nothing for one that had it already): the gallery's bulk label. Returns the photos
+    found (ready or not, for redrawing), the corrections made, and photo id -> why it was not
+    labelled (not ready, gone)."""
+    _check_label(label)
+    ids = list(dict.fromkeys(int(pk) for pk in photo_ids))
+    found = {photo.pk: photo for photo in Photo.objects.filter(pk__in=ids)}
+    corrections, refused = [], {}
+    for pk in ids:
+        if pk not in found:
+            refused[pk] = f"Photo #{pk} does not exist."
+            continue
+        try:
+            correction = photo_label_set(photo=found[pk], label=label, user=user, source=source)
+        except LabelConflict as exc:
+            refused[pk] = str(exc)
+            continue
+        if correction is not None:
+            corrections.append(correction)
+    return [found[pk] for pk in ids if pk in found], corrections, refused
+
+
+# --- preparation jobs ---------------------------------------------------------------------
+
+
+def photos_prepare_waiting(*, user: AbstractBaseUser | None) -> PreparationJob | None:
+    """Make sure photos still preparing get prepared: queue a preparation job unless one that has
+    not started yet, and is not stale, will already see them. None when no photo is waiting."""
+    if not Photo.objects.filter(state=PhotoState.PREPARING).exists():
+        return None
+    waiting = job_alive(PreparationJob.objects.filter(status=JobStatus.QUEUED))
+    if waiting is not None:
+        return waiting
+    job = PreparationJob.objects.create(requested_by=user)
+    job_enqueue(job=job)
+    logger.info("preparation job %s queued by %s", job.pk, user)
+    return job
+
+
+def preparation_job_photos(*, job: PreparationJob) -> list[int]:
+    """The worker decides now which photos: every one still preparing."""
+    ids = list(Photo.objects.filter(state=PhotoState.PREPARING).order_by("pk").values_list("pk", flat=True))
+    job.total, job.done = len(ids), 0
+    job_heartbeat(job=job, progress=0.0, total=job.total, done=0)
+    return ids
 
 
 # --- prediction jobs ----------------------------------------------------------------------
@@ -504,14 +610,14 @@ def prediction_job_record(*, job: PredictionJob, results: list[tuple[int, list[f
             best = max(range(len(probabilities)), key=probabilities.__getitem__)
             if candidate:
                 photos.append(Photo(pk=photo_id, candidate_label=best, candidate_confidence=probabilities[best],
-                                    candidate_by=job.checkpoint))
+                                    candidate_by=job.checkpoint, changed_at=now))
             else:
                 maps, classes = (occlusion or {}).get(photo_id, (None, None))
                 photos.append(Photo(pk=photo_id, predicted_label=best, confidence=probabilities[best],
                                     probabilities=probabilities, predicted_by=job.checkpoint, predicted_at=now,
-                                    occlusion=maps, occlusion_classes=classes))
-        fields = (["candidate_label", "candidate_confidence", "candidate_by"] if candidate
+                                    occlusion=maps, occlusion_classes=classes, changed_at=now))
+        fields = (["candidate_label", "candidate_confidence", "candidate_by", "changed_at"] if candidate
                   else ["predicted_label", "confidence", "probabilities", "predicted_by", "predicted_at", "occlusion",
-                        "occlusion_classes"])
+                        "occlusion_classes", "changed_at"])
         Photo.objects.bulk_update(photos, fields, batch_size=500)
     job.done = done

@@ -19,6 +19,7 @@ _KEPT = {
     "report": "Nothing is scored; you can evaluate the checkpoint again later.",
     "prediction": "Photos predicted so far keep their new predictions.",
     "label-issues": "No scores are kept; the gallery keeps showing the last finished job's.",
+    "preparation": "Photos prepared so far stay ready; the others wait, shown as preparing, for the next upload's job.",
 }
 
 

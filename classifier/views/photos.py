@@ -7,19 +7,26 @@ files, with the content type we wrote them with.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import secrets
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.cache import caches
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 from PIL import Image
 
@@ -35,7 +42,12 @@ from classifier.views.access import staff_required
 from classifier.views.jobs import LIVE_POLL_MS, say_queued
 from dataset.classes import CLASS_NAMES
 
-PAGE_SIZE = 120
+# A page renders in a few tens of milliseconds (tools/gallery_load.py); 60 fill rows of 2 to 6 cards.
+PAGE_SIZE = 60
+# How far each live update looks back before the last one (see _since).
+LIVE_OVERLAP = timedelta(seconds=3)
+# One bulk label: a page's worth, each its own correction, in one request.
+MAX_BULK_LABEL = PAGE_SIZE
 # The no-script upload form may send several photos in one request; each is checked on its own.
 MAX_FILES_PER_REQUEST = 20
 _FORM_OVERHEAD = 64 * 1024  # multipart boundaries, headers and the CSRF token
@@ -52,13 +64,20 @@ def _content_length(request) -> int:
         return 0
 
 
-def _prediction_note(job) -> str:
+def _preparation_note(user) -> str:
+    """What happens next to photos just stored: a worker prepares them (what the model sees), then
+    the model predicts them; meanwhile the gallery shows them as preparing."""
+    job = photo_services.photos_prepare_waiting(user=user)
     if job is None:
-        return ("No trained model yet: photos are stored and shown as not predicted yet; staff can "
-                "predict them once a training run succeeds.")
+        return ""
     if job_services.job_send_failed(job):
-        return f"Stored; prediction job #{job.pk} waits: {job_services.QUEUE_UNREACHABLE}"
-    return f"Queued for prediction (job #{job.pk}); the gallery updates by itself when it is done."
+        return f"Stored; preparation job #{job.pk} waits: {job_services.QUEUE_UNREACHABLE}"
+    note = (f"Stored; a worker prepares what the model sees (preparation job #{job.pk}), then predicts it. The "
+            f"gallery shows the photos as preparing and updates by itself.")
+    if photo_selectors.checkpoint_for_prediction() is None:
+        note += (" No trained model yet: photos are shown as not predicted yet; staff can predict them once a "
+                 "training run succeeds.")
+    return note
 
 
 def _upload_origin(request) -> dict:
@@ -74,7 +93,7 @@ def _upload_origin(request) -> dict:
 def _upload_one(file, user, origin: dict) -> dict:
     name = photo_services.display_name(file.name)
     try:
-        photo = photo_services.photo_upload(file=file, user=user, **origin)
+        photo = photo_services.photo_store(file=file, user=user, **origin)
     except photo_services.PhotoRejected as exc:
         result = {"ok": False, "name": name, "error": f"{name or 'This file'} {exc}"}
         if exc.existing is not None:
@@ -105,7 +124,7 @@ def photo_upload(request):
                               f"at most {MAX_FILES_PER_REQUEST} files; upload it again."}
                     for f in files[MAX_FILES_PER_REQUEST:]]
         if any(r["ok"] for r in results):
-            note = _prediction_note(photo_services.photos_predict_new(user=request.user))
+            note = _preparation_note(request.user)
     return render(request, "classifier/photo_upload.html", {
         "results": results, "note": note, "max_bytes": settings.PHOTO_MAX_BYTES,
         "max_megapixels": settings.PHOTO_MAX_PIXELS // 1_000_000, "batch_key": batch_key,
@@ -131,43 +150,117 @@ def photo_upload_file(request):
     result = _upload_one(files[0], request.user, origin)
     if not result["ok"]:
         return JsonResponse(result, status=400)
-    result["prediction"] = _prediction_note(photo_services.photos_predict_new(user=request.user))
+    result["prediction"] = _preparation_note(request.user)
     return JsonResponse(result, status=201)
 
 
-def _gallery_context(request) -> dict:
-    filters = photo_selectors.GalleryFilters.from_query(request.GET)
-    paginator = Paginator(photo_selectors.photos_for_gallery(filters=filters), PAGE_SIZE)
-    page = paginator.get_page(request.GET.get("page"))
+def _gallery_back(filters, page_number: int) -> str:
+    """Where a card's no-script label form comes back to: this page of the gallery."""
     query = filters.as_query()
-    if page.number > 1:
-        query["page"] = str(page.number)
+    if page_number > 1:
+        query["page"] = str(page_number)
+    return f"{reverse('photo_gallery')}?{urlencode(query)}"
+
+
+def _gallery_jobs(filters, photos) -> dict:
+    """The gallery's jobs and whether its page should keep asking for changes: while a job that
+    changes cards runs, or a card on the page is still preparing."""
+    # The preparation job first: it queues the prediction job before it ends, so a page can't
+    # miss both.
+    preparing = photo_selectors.preparation_job_active() is not None or any(p.is_preparing for p in photos)
     job = photo_selectors.prediction_job_for_gallery()
-    return {
-        "label_job": label_issue_selectors.label_issue_job_for_gallery(),
-        "filters": filters, "page": page, "photos": page.object_list, "query": urlencode(query),
-        "filter_query": urlencode(filters.as_query()),
-        "show_choices": photo_selectors.SHOW_CHOICES, "order_choices": photo_selectors.ORDER_CHOICES,
-        "split_choices": photo_selectors.SPLIT_CHOICES,
-        "classes": list(enumerate(CLASS_NAMES)), "job": job, "poll_ms": LIVE_POLL_MS,
-        "checkpoint": photo_selectors.checkpoint_for_prediction(),
-        "back": f"{reverse('photo_gallery')}?{urlencode(query)}",
-    }
+    label_job = label_issue_selectors.label_issue_job_for_gallery()
+    active = preparing or getattr(job, "is_active", False) or getattr(label_job, "is_active", False)
+    return {"job": job, "label_job": label_job, "live_active": active, "filters": filters}
+
+
+def _since(now) -> str:
+    # Changes committed a little after `now` may carry a changed_at a little before it (the
+    # transaction that wrote it took a while): the next ask overlaps the last by a few seconds, and
+    # a card sent twice is only swapped twice.
+    return f"{(now - LIVE_OVERLAP).timestamp():.6f}"
 
 
 @login_required
 def photo_gallery(request):
-    context = _gallery_context(request)
-    context.update(sources=photo_selectors.photo_sources(), tags=photo_selectors.photo_tag_names())
+    filters = photo_selectors.GalleryFilters.from_query(request.GET)
+    now = timezone.now()
+    page = Paginator(photo_selectors.photos_for_gallery(filters=filters), PAGE_SIZE).get_page(request.GET.get("page"))
+    photos = list(page.object_list)
+    back = _gallery_back(filters, page.number)
+    context = {
+        **_gallery_jobs(filters, photos),
+        "page": page, "photos": photos, "cards": _cards(request, photos, back),
+        "query": back.partition("?")[2], "back": back, "since": _since(now),
+        "filter_query": urlencode(filters.as_query()),
+        "show_choices": photo_selectors.SHOW_CHOICES, "order_choices": photo_selectors.ORDER_CHOICES,
+        "split_choices": photo_selectors.SPLIT_CHOICES,
+        "classes": list(enumerate(CLASS_NAMES)), "poll_ms": LIVE_POLL_MS,
+        "checkpoint": photo_selectors.checkpoint_for_prediction(),
+        "sources": photo_selectors.photo_sources(), "tags": photo_selectors.photo_tag_names(),
+    }
     if request.user.is_staff:
         context["checkpoints"] = photo_selectors.checkpoints_for_choice()
     return render(request, "classifier/photo_gallery.html", context)
 
 
+# Stands for the request's CSRF token in a cached card: the card is the same for everyone, the
+# token is not.
+_CSRF_SLOT = "csrf-slot-4d1c9e"
+
+
+def _cards(request, photos, back: str) -> list[str]:
+    """The photos' gallery cards. Each is rendered once per version of what it shows (the photo's
+    changed_at, which every change a card shows moves; its suspicion; the page it returns to) and
+    kept in the "cards" cache: open galleries ask for the same cards again and again."""
+    where = hashlib.sha1(back.encode()).hexdigest()[:12]
+    keys = [f"card:{p.pk}:{p.changed_at.timestamp():.6f}:{getattr(p, 'suspect_score', None)}:"
+            f"{getattr(p, 'suspect_class', None)}:{getattr(p, 'suspect_open', None)}:{where}" for p in photos]
+    store = caches["cards"]
+    found = store.get_many(keys)
+    made = {key: render_to_string("classifier/_photo_card.html", {"photo": photo, "back": back,
+                                                                   "csrf_token": _CSRF_SLOT})
+            for key, photo in zip(keys, photos) if key not in found}
+    if made:
+        store.set_many(made)
+    token = get_token(request)
+    return [mark_safe((found.get(key) or made[key]).replace(_CSRF_SLOT, token)) for key in keys]
+
+
+def _card(request, photo, back: str) -> str:
+    return _cards(request, [photo], back)[0]
+
+
+def _ids(raw) -> list[int]:
+    return [int(part) for part in raw if part.isdigit()]
+
+
+@require_GET
 @login_required
-def photo_gallery_live(request):
-    """The changing part of the gallery (job progress and the grid), polled while a job runs."""
-    return render(request, "classifier/_photo_gallery_live.html", _gallery_context(request))
+def photo_gallery_changes(request):
+    """The gallery's live updates, asked for every few seconds while something on the page may
+    change: its jobs' part, and the cards of the photos it shows (`ids`) that changed since the
+    last answer (`since`, as that answer gave it), never the whole grid. A label issue job that
+    finished since then changes the suspicion on every card: all are sent."""
+    filters = photo_selectors.GalleryFilters.from_query(request.GET)
+    ids = _ids(request.GET.get("ids", "").split(","))[:PAGE_SIZE]
+    now = timezone.now()
+    try:
+        since = datetime.fromtimestamp(float(request.GET.get("since", "")), tz=UTC)
+    except (ValueError, OverflowError):
+        since = None  # no answer yet to go on: every card
+    latest = label_issue_selectors.label_issue_job_latest()
+    if since is not None and latest is not None and latest.finished_at and latest.finished_at >= since:
+        since = None
+    photos = photo_selectors.photos_changed(photo_ids=ids, since=since)
+    page = request.GET.get("page", "")
+    back = _gallery_back(filters, int(page) if page.isdigit() else 1)
+    context = _gallery_jobs(filters, photos)
+    return JsonResponse({
+        "since": _since(now), "active": bool(context["live_active"]),
+        "jobs": render_to_string("classifier/_photo_gallery_live.html", context, request=request),
+        "cards": dict(zip([photo.pk for photo in photos], _cards(request, photos, back))),
+    })
 
 
 def _photo_nav(request, photo_id: int) -> dict:
@@ -195,10 +288,7 @@ def photo_detail(request, photo_id: int):
 
 
 def _photo_json(request, photo, correction=None) -> dict:
-    card = render_to_string("classifier/_photo_card.html", {
-        "photo": photo, "classes": list(enumerate(CLASS_NAMES)),
-        "back": request.POST.get("next") or reverse("photo_gallery"),
-    }, request=request)
+    card = _card(request, photo, request.POST.get("next") or reverse("photo_gallery"))
     return {
         "ok": True, "id": photo.pk, "label": photo.label,
         "label_name": CLASS_NAMES[photo.label] if photo.label is not None else None,
@@ -230,19 +320,69 @@ def photo_label(request, photo_id: int):
         if photo.predicted_label is None:
             return _refusal(request, photo.pk, "This photo has no prediction to accept yet.", 409)
         label = photo.predicted_label
-    elif raw == "":
-        label = None
-    elif raw.isdigit() and int(raw) < len(CLASS_NAMES):
-        label = int(raw)
     else:
-        return _refusal(request, photo.pk, f"{raw!r} is not a class.", 400)
+        try:
+            label = _label_of(raw)
+        except ValueError as exc:
+            return _refusal(request, photo.pk, str(exc), 400)
     source = request.POST.get("source", "") or "photo page"
-    correction = photo_services.photo_label_set(photo=photo, label=label, user=request.user, source=source)
+    try:
+        correction = photo_services.photo_label_set(photo=photo, label=label, user=request.user, source=source)
+    except photo_services.LabelConflict as exc:
+        return _refusal(request, photo.pk, str(exc), 409)
     if _wants_json(request):
         return JsonResponse(_photo_json(request, photo, correction))
     if correction is not None:
         messages.success(request, f"Photo #{photo.pk} labelled {correction.to_label_display}.")
     return _back(request, photo.pk)
+
+
+def _label_of(raw: str) -> int | None:
+    """A posted label: a class index, or '' for none; ValueError with the reason otherwise."""
+    if raw == "":
+        return None
+    if raw.isdigit() and int(raw) < len(CLASS_NAMES):
+        return int(raw)
+    raise ValueError(f"{raw!r} is not a class.")
+
+
+@require_POST
+@login_required
+def photos_label_bulk(request):
+    """Give every selected photo (the gallery's ticked cards, 'photo' once each) one label ('label':
+    a class index, or 'none' to clear it): each is recorded as its own correction, as labelling it
+    alone would be. Answers with the redrawn
+    cards in JSON, else back to the gallery with a message."""
+    ids = _ids(request.POST.getlist("photo"))
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure()):
+        back = reverse("photo_gallery")
+    raw = request.POST.get("label", "").strip()
+    try:
+        if raw == "":
+            raise ValueError("Choose the class to give the selected photos.")
+        label = None if raw == "none" else _label_of(raw)
+        if not ids:
+            raise ValueError("No photos selected: tick the photos to label first.")
+        if len(ids) > MAX_BULK_LABEL:
+            raise ValueError(f"At most {MAX_BULK_LABEL} photos at once; select fewer.")
+    except ValueError as exc:
+        if _wants_json(request):
+            return JsonResponse({"ok": False, "error": str(exc)}, status=400)
+        messages.error(request, str(exc))
+        return redirect(back)
+    photos, corrections, refused = photo_services.photos_label_many(
+        photo_ids=ids, label=label, user=request.user, source=request.POST.get("source", "") or "gallery (bulk)")
+    name = CLASS_NAMES[label] if label is not None else "no label"
+    text = (f"{len(corrections)} photo{pluralize(len(corrections))} labelled {name}"
+            + (f"; {len(photos) - len(corrections) - len(refused)} had that label already"
+               if len(photos) - len(corrections) - len(refused) else "")
+            + (f"; {len(refused)} not changed: " + " ".join(refused.values()) if refused else "") + ".")
+    if _wants_json(request):
+        return JsonResponse({"ok": True, "message": text, "label": label, "corrections": [c.pk for c in corrections],
+                             "refused": refused, "cards": dict(zip([p.pk for p in photos], _cards(request, photos, back)))})
+    (messages.warning if refused else messages.success)(request, text)
+    return redirect(back)
 
 
 @require_POST
@@ -393,6 +533,8 @@ def photo_occlusion(request, photo_id: int, class_index: int, over: str):
 def photo_model_input(request, photo_id: int):
     """What the model sees: the stored 28x28 image as a PNG (pages scale it up, pixelated)."""
     photo = photo_selectors.photo_get(photo_id=photo_id)
+    if not photo.is_ready:
+        raise Http404(f"Photo #{photo.pk} is {photo.get_state_display()}: there is no image for the model yet.")
     response = HttpResponse(photo.model_input_png(), content_type="image/png")
     response["Cache-Control"] = "private, max-age=60"
     return response

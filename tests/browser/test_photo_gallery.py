@@ -1,5 +1,6 @@
 """A user uploads photos in the browser (one is not a photo), a real worker predicts them, and
-the user corrects a label with the keyboard; after a reload the correction is still there."""
+the user corrects a label with the keyboard; after a reload the correction is still there.
+Uploads are stored at once and prepared on the worker: the cards show "preparing" until then."""
 
 import pytest
 
@@ -57,7 +58,8 @@ def test_upload_predict_and_correct_a_label_with_the_keyboard(page, live_server,
 
     # Enter accepts the prediction of the next photo; u undoes the last change of this tab,
     # even after the reload.
-    other = page.locator(".photo-card").nth(1)
+    # (Live updates swap cards in place, so the order before the reload may differ from after.)
+    other = page.locator(f'.photo-card:not([data-photo-id="{photo_id}"])')
     other_id, predicted = other.get_attribute("data-photo-id"), other.get_attribute("data-predicted")
     other.focus()
     page.keyboard.press("Enter")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from django.urls import reverse
 
-from classifier.models import EvaluationReport, JobStatus, Photo, PredictionJob, ReportOrigin
+from classifier.models import EvaluationReport, JobStatus, Photo, PredictionJob, PreparationJob, ReportOrigin
 from classifier.selectors.runs import checkpoint_file_problem
 from classifier.services import worker_calls
 from tests.factories import (
@@ -91,19 +91,26 @@ def test_train_evaluate_predict_and_download_through_the_bucket(web_on_the_bucke
     assert _finished(again, gpu_host).status == JobStatus.SUCCEEDED
     assert cached.stat().st_ino == inode  # the cached copy served it: not fetched again
 
-    # Predict: an upload on the web host goes to the bucket; the worker predicts it.
+    # Predict: an upload on the web host goes to the bucket; the worker prepares it from there
+    # (the upload's own bytes, then removed), then predicts it.
     user = UserFactory()
     client.force_login(user)
     response = client.post(reverse("photo_upload_file"), {"photo": upload(jpeg_bytes(), "shirt.jpg")})
     assert response.status_code == 201, response.content
     photo = Photo.objects.get()
     media = s3.keys("media/")
-    assert sorted(media) == sorted([f"media/{photo.original.name}", f"media/{photo.thumbnail.name}"])
+    assert sorted(media) == sorted([f"media/{photo.original.name}", f"media/{photo.thumbnail.name}",
+                                    f"media/{photo.upload.name}"])
     thumbnail = client.get(reverse("photo_thumbnail", args=[photo.pk]))
     assert b"".join(thumbnail.streaming_content) == media[f"media/{photo.thumbnail.name}"]
-    (job_name, job_id), = [sent for sent in sent_tasks if sent[0] == PredictionJob.task_name]
-    job = PredictionJob.objects.get(pk=job_id)
-    send_privately(job)
+    (job_name, job_id), = [sent for sent in sent_tasks if sent[0] == PreparationJob.task_name]
+    preparation = PreparationJob.objects.get(pk=job_id)
+    send_privately(preparation)
+    assert _finished(preparation, gpu_host).status == JobStatus.SUCCEEDED, preparation.error
+    photo.refresh_from_db()
+    assert photo.is_ready and sorted(s3.keys("media/")) == sorted(
+        [f"media/{photo.original.name}", f"media/{photo.thumbnail.name}"])
+    job = PredictionJob.objects.get()  # queued by the worker, on its own broker
     assert _finished(job, gpu_host).status == JobStatus.SUCCEEDED
     photo.refresh_from_db()
     assert photo.predicted_label is not None and photo.predicted_by_id == best.pk

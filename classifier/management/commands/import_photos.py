@@ -67,7 +67,10 @@ class Command(BaseCommand):
                     bar.write(f"refused {item.key}: {exc}", file=err)
                     continue
                 imported += 1
-                if item.label is not None:
+                if not photo.is_ready:
+                    bar.write(f"stored {item.key} as photo #{photo.pk}, but it could not be prepared: "
+                              f"{photo.preparation_error}", file=err)
+                elif item.label is not None:
                     photo_services.photo_label_set(photo=photo, label=item.label, user=user, source=source)
                     labelled += 1
         self.stdout.write(f"imported {imported} photos ({labelled} labelled), refused {refused}, "

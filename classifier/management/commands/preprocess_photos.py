@@ -4,7 +4,7 @@ version of dataset.photos (or all with --all), then queue their prediction."""
 from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
-from classifier.models import Photo
+from classifier.models import Photo, PhotoState
 from classifier.services import photos as photo_services
 from dataset.photos import PREPROCESS_VERSION
 
@@ -18,7 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-predict", action="store_true", help="don't queue a prediction job")
 
     def handle(self, *args, **options):
-        photos = Photo.objects.order_by("pk")
+        photos = Photo.objects.filter(state=PhotoState.READY).order_by("pk")  # a preparing photo has no image yet
         if not options["all"]:
             photos = photos.exclude(preprocess_version=PREPROCESS_VERSION)
         total, failed = photos.count(), []

@@ -1,14 +1,22 @@
 // The gallery's review: click a photo and pick its class, or use the keyboard on a focused
-// photo: 0-9 label it and move on, Enter accepts the prediction, arrows move, u undoes the
-// last change made in this tab. Every change is a POST the server records as a correction;
-// the card is redrawn from the server's answer, so what you see is what was saved.
+// photo: 0-9 label it and move on, Enter accepts the prediction, arrows move, x selects it,
+// u undoes the last change made in this tab. Ticked photos (shift-click ticks a range) are
+// labelled at once by "Label selected". Every change is a POST the server records as a
+// correction; cards are redrawn from the server's answer, so what you see is what was saved.
+// While something on the page may change (a job, a photo being prepared) it asks the server
+// every few seconds for the cards changed since its last answer, and swaps only those.
 (function () {
   const box = document.getElementById("photo-live");
   if (!box) return;
   const status = document.getElementById("review-status");
   const csrf = (document.querySelector("input[name=csrfmiddlewaretoken]") || {}).value || "";
   const UNDO_KEY = "fmnist.photoUndo";
+  const bulkForm = document.getElementById("bulk-label");
+  const bulkCount = document.getElementById("bulk-count");
+  const selected = new Set();  // photo ids, kept across redraws
+  let lastPicked = null;  // the photo id last ticked (cards may be redrawn since)
   let pending = 0;
+  let saves = 0;  // changes sent so far: a live answer asked for before the latest one may be stale
 
   function say(text, isError) {
     if (!status) return;
@@ -24,11 +32,14 @@
   function cards() { return Array.from(box.querySelectorAll(".photo-card")); }
   function cardFor(photoId) { return box.querySelector('.photo-card[data-photo-id="' + photoId + '"]'); }
 
-  async function post(url, fields) {
-    const body = new FormData();
-    Object.keys(fields).forEach(function (k) { body.append(k, fields[k]); });
-    pending += 1;
-    box.dataset.liveHold = "1";  // no live refresh may overwrite a card while it is being saved
+  async function post(url, fields) {  // fields: an object, or a FormData (repeated names)
+    let body = fields;
+    if (!(fields instanceof FormData)) {
+      body = new FormData();
+      Object.keys(fields).forEach(function (k) { body.append(k, fields[k]); });
+    }
+    pending += 1;  // no live update swaps cards while a change is being saved
+    saves += 1;
     try {
       const response = await fetch(url, {
         method: "POST", body: body, credentials: "same-origin",
@@ -42,20 +53,81 @@
       return data;
     } finally {
       pending -= 1;
-      if (pending === 0) delete box.dataset.liveHold;
     }
   }
 
-  function redraw(data) {
-    const old = cardFor(data.id);
+  // Put the server's card for a photo in place of the one shown, keeping focus and selection.
+  function swap(photoId, html) {
+    const old = cardFor(photoId);
     if (!old) return null;
     const holder = document.createElement("ul");
-    holder.innerHTML = data.card.trim();
+    holder.innerHTML = html.trim();
     const fresh = holder.firstElementChild;
     const hadFocus = old.contains(document.activeElement);
+    const pick = fresh.querySelector(".pick");
+    if (pick) pick.checked = selected.has(String(photoId));
+    else selected.delete(String(photoId));
     old.replaceWith(fresh);
-    if (hadFocus) fresh.focus();
+    if (hadFocus) fresh.focus({ preventScroll: true });
     return fresh;
+  }
+  function redraw(data) { return swap(data.id, data.card); }
+
+  // --- selection and "Label selected" ---------------------------------------------------
+  function picks() { return Array.from(box.querySelectorAll(".pick")); }
+  function showCount() {
+    if (!bulkCount) return;
+    bulkCount.textContent = selected.size ? selected.size + " selected" :
+      "Select photos (tick them; shift-click ticks a range, x ticks the focused one)";
+  }
+  function pick(checkbox, on) {
+    checkbox.checked = on;
+    if (on) selected.add(checkbox.value); else selected.delete(checkbox.value);
+  }
+  // A tick (by click or by x) with shift held sets every photo between it and the last one
+  // ticked to the same state, as in a mail client.
+  function picked(checkbox, shift) {
+    const all = picks();
+    const here = all.indexOf(checkbox);
+    const from = all.findIndex(function (c) { return c.value === lastPicked; });
+    if (shift && from !== -1) {
+      const [lo, hi] = from < here ? [from, here] : [here, from];
+      for (let i = lo; i <= hi; i++) pick(all[i], checkbox.checked);
+    } else {
+      pick(checkbox, checkbox.checked);
+    }
+    lastPicked = checkbox.value;
+    showCount();
+  }
+  function clearSelection() {
+    selected.clear();
+    picks().forEach(function (c) { c.checked = false; });
+    lastPicked = null;
+    showCount();
+  }
+
+  if (bulkForm) {
+    bulkForm.addEventListener("submit", async function (event) {
+      event.preventDefault();
+      if (!selected.size) { say("No photos selected: tick the photos to label first.", true); return; }
+      const fields = new FormData(bulkForm);  // the class, source and next; the ticks are ours
+      fields.delete("photo");
+      selected.forEach(function (id) { fields.append("photo", id); });
+      say("Labelling " + selected.size + " photos…");
+      try {
+        const data = await post(bulkForm.action, fields);
+        clearSelection();
+        Object.keys(data.cards).forEach(function (id) { swap(id, data.cards[id]); });
+        const stack = undoStack();
+        data.corrections.forEach(function (c) { stack.push(c); });
+        saveUndo(stack);
+        say(data.message, Object.keys(data.refused).length > 0);
+      } catch (err) {
+        say("Not labelled: " + err.message, true);
+      }
+    });
+    const clear = document.getElementById("bulk-clear");
+    if (clear) clear.addEventListener("click", clearSelection);
   }
 
   function move(card, step) {
@@ -127,6 +199,13 @@
     else if (key === "ArrowDown") { event.preventDefault(); move(card, columns()); }
     else if (key === "ArrowUp") { event.preventDefault(); move(card, -columns()); }
     else if (key === "u" || key === "U") { event.preventDefault(); undo(); }
+    else if (key === "x" || key === "X") {
+      const checkbox = card.querySelector(".pick");
+      if (!checkbox) { say("Photo #" + card.dataset.photoId + " is not ready to label yet.", true); return; }
+      event.preventDefault();
+      checkbox.checked = !checkbox.checked;
+      picked(checkbox, event.shiftKey);
+    }
   });
 
   // Outside the grid (and not typing in a field): u still undoes, and an arrow key starts the
@@ -144,6 +223,7 @@
 
   // Clicking a photo focuses its card and opens the class list; picking a class saves it.
   box.addEventListener("click", function (event) {
+    if (event.target.matches(".pick")) { picked(event.target, event.shiftKey); return; }
     if (event.target.closest("a")) return;
     const card = event.target.closest(".photo-card");
     if (!card) return;
@@ -165,18 +245,40 @@
     if (event.target.matches(".label-form")) event.preventDefault();
   });
 
-  // A live refresh replaces the grid; keep the focus on the same photo.
-  let focusedId = null;
-  box.addEventListener("focusin", function (event) {
-    const card = event.target.closest(".photo-card");
-    focusedId = card ? card.dataset.photoId : null;
-  });
-  box.addEventListener("focusout", function (event) {
-    if (event.relatedTarget && !box.contains(event.relatedTarget)) focusedId = null;
-  });
-  box.addEventListener("live:refreshed", function () {
-    const card = focusedId && cardFor(focusedId);
-    if (card) card.focus({ preventScroll: true });
-  });
+  // --- live updates: only the cards that changed ----------------------------------------
+  const changesUrl = box.dataset.changesUrl;
+  const pollMs = parseInt(box.dataset.pollMs || "2000", 10);
+  let since = box.dataset.since;
+  function jobsActive() {
+    const jobs = document.getElementById("gallery-jobs");
+    return jobs && jobs.dataset.active === "1";
+  }
+  async function poll() {
+    let active = true;
+    const asked = saves;
+    if (pending === 0) {  // a change being saved answers with its own card; ask again next time
+      try {
+        const ids = cards().map(function (c) { return c.dataset.photoId; }).join(",");
+        const response = await fetch(changesUrl + "&since=" + encodeURIComponent(since) + "&ids=" + ids,
+                                     { credentials: "same-origin", headers: { "Accept": "application/json" } });
+        // An answer made before a change of ours was saved would undo it on the screen: drop it,
+        // keeping `since`, so the next answer brings those cards as they are now.
+        if (response.ok && pending === 0 && asked === saves) {
+          const data = await response.json();
+          since = data.since;
+          const jobs = document.getElementById("gallery-jobs");
+          if (jobs) jobs.outerHTML = data.jobs;
+          Object.keys(data.cards).forEach(function (id) { swap(id, data.cards[id]); });
+          active = data.active;
+          box.dispatchEvent(new CustomEvent("live:refreshed", { bubbles: true }));
+        }
+      } catch (err) {
+        // Network hiccup: keep the last view and try again at the next tick.
+      }
+    }
+    if (active) setTimeout(poll, pollMs);
+  }
+  if (changesUrl && jobsActive()) setTimeout(poll, pollMs);
+
   box.dataset.reviewReady = "true";  // the keys work from here on
 })();
