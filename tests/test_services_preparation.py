@@ -60,3 +60,23 @@ def test_one_waiting_preparation_job_takes_every_upload_until_a_worker_starts_it
         services.photo_store(file=upload(jpeg_bytes(colour=(0, 90, 0))), user=plain_user)
         second = services.photos_prepare_waiting(user=plain_user)
     assert second != first and [pk for _, pk in sent_tasks] == [first.pk, second.pk]
+
+
+def test_the_sweep_queues_a_preparation_job_for_photos_a_failed_job_left_preparing(plain_user, sent_tasks,
+                                                                                   django_capture_on_commit_callbacks):
+    from classifier.services.jobs import jobs_sweep
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.photo_store(file=upload(jpeg_bytes()), user=plain_user)
+        first = services.photos_prepare_waiting(user=plain_user)
+    assert jobs_sweep().queued == {}  # a queued job will see the photo: nothing to add
+    PreparationJob.objects.filter(pk=first.pk).update(status="failed", error="worker lost")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        result = jobs_sweep()
+
+    (again,) = [pk for ids in result.queued.values() for pk in ids]
+    assert again != first.pk and PreparationJob.objects.get(pk=again).status == "queued"
+    assert "queued for work left waiting" in " ".join(result.lines())
+    with django_capture_on_commit_callbacks(execute=True):
+        assert jobs_sweep().queued == {}  # once is enough

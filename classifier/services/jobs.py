@@ -229,6 +229,7 @@ class SweepResult:
     resumed: dict[str, list[int]] = field(default_factory=dict)
     cancelled: dict[str, list[int]] = field(default_factory=dict)
     resent: dict[str, list[int]] = field(default_factory=dict)
+    queued: dict[str, list[int]] = field(default_factory=dict)  # new jobs for work no job would do
 
     def add(self, outcome: str, job: Job) -> None:
         getattr(self, outcome).setdefault(job.kind, []).append(job.pk)
@@ -239,10 +240,11 @@ class SweepResult:
                                          getattr(self, outcome).items()) or "none")
                 for outcome, words in (("failed", "failed (worker died)"), ("resumed", "started again (worker died)"),
                                        ("cancelled", "cancelled (worker died while stopping)"),
-                                       ("resent", "sent to the queue again"))]
+                                       ("resent", "sent to the queue again"),
+                                       ("queued", "queued for work left waiting"))]
 
     def __bool__(self) -> bool:
-        return any((self.failed, self.resumed, self.cancelled, self.resent))
+        return any((self.failed, self.resumed, self.cancelled, self.resent, self.queued))
 
 
 def _resend_due(now) -> Q:
@@ -275,6 +277,13 @@ def jobs_sweep(*, stale_after_s: int | None = None) -> SweepResult:
         for job in model.objects.filter(_resend_due(now), status=JobStatus.QUEUED).only("pk", "sends", "sent_at"):
             if job_send(job=job):
                 result.add("resent", job)
+    # Photos left preparing by a preparation job that failed or was cancelled would otherwise
+    # wait for the next upload. (photos imports this module, hence here.)
+    from classifier.services.photos import photos_prepare_orphaned  # noqa: PLC0415
+
+    orphans_job = photos_prepare_orphaned()
+    if orphans_job is not None:
+        result.add("queued", orphans_job)
     resent_deliveries = webhooks_resend_due()
     if resent_deliveries:
         logger.warning("sweep: %d webhook deliveries sent to the queue again", resent_deliveries)

@@ -539,6 +539,14 @@ def photos_prepare_waiting(*, user: AbstractBaseUser | None) -> PreparationJob |
     return job
 
 
+def photos_prepare_orphaned() -> PreparationJob | None:
+    """For the sweep: a preparation job for photos still preparing that no queued or running
+    preparation job will see (the one that would have failed or was cancelled); None if none."""
+    if PreparationJob.objects.filter(status__in=(JobStatus.QUEUED, JobStatus.RUNNING)).exists():
+        return None
+    return photos_prepare_waiting(user=None)
+
+
 def preparation_job_photos(*, job: PreparationJob) -> list[int]:
     """The worker decides now which photos: every one still preparing."""
     ids = list(Photo.objects.filter(state=PhotoState.PREPARING).order_by("pk").values_list("pk", flat=True))
