@@ -61,5 +61,6 @@ def test_the_sweep_task_settles_every_kind_of_dead_job(db, sent_tasks):
     TrainingRun.objects.filter(pk=run.pk).update(heartbeat_at=long_ago)
     EvaluationReport.objects.filter(pk=report.pk).update(heartbeat_at=long_ago)
     assert sweep_jobs() == [f"failed (worker died): run {run.pk}", f"started again (worker died): report {report.pk}",
-                            "cancelled (worker died while stopping): none", "sent to the queue again: none"]
+                            "cancelled (worker died while stopping): none", "sent to the queue again: none",
+                            "queued for work left waiting: none"]
     assert sent_tasks == [("worker.tasks.evaluate_report", report.pk)]
