@@ -261,3 +261,24 @@ def test_the_admin_lists_filters_and_shows_tags(staff_client, db):
     assert changelist.status_code == 200 and f"{run.pk}" in changelist.content.decode()
     change = staff_client.get(reverse("admin:classifier_trainingrun_change", args=[run.pk]))
     assert change.status_code == 200 and "baseline" in change.content.decode()
+
+
+def test_rows_served_from_the_cache_change_as_soon_as_anything_they_show_does(client, db):
+    staff = StaffFactory()
+    client.force_login(staff)
+    run = TrainingRunFactory(status=JobStatus.SUCCEEDED, created_by=staff)
+    first = CheckpointFactory(run=run, epoch=1, val_acc=0.9)
+    client.get(reverse("run_list"))  # drawn once, now cached
+    row = lambda page: re.search(rf'data-run="{run.pk}".*?</tr>', page, re.S).group(0)  # noqa: E731
+
+    CheckpointFactory(run=run, epoch=2, val_acc=0.91)  # a related row: the run's own columns unchanged
+    assert "epoch 2" in row(client.get(reverse("run_list")).content.decode())
+    _tag(run, "lr-sweep")
+    assert "lr-sweep" in row(client.get(reverse("run_list")).content.decode())
+    PromotionFactory(checkpoint=first)  # another table: the active model
+    assert "active model" in row(client.get(reverse("run_list")).content.decode())
+    TrainingRun.objects.filter(pk=run.pk).update(note="a quieter learning rate")
+    assert "a quieter learning rate" in row(client.get(reverse("run_list")).content.decode())
+    # Another user sees no archive button for a run not theirs: rights are part of the row too.
+    client.force_login(UserFactory())
+    assert "archive-button" not in row(client.get(reverse("run_list")).content.decode())

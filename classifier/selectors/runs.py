@@ -93,7 +93,7 @@ def runs_for_list(*, filters: RunFilters = RunFilters()) -> QuerySet[TrainingRun
     accuracy of its best scored checkpoint (with n), its duration, tags and checkpoints, in a
     fixed number of queries however many runs there are."""
     runs = (
-        TrainingRun.objects.select_related("created_by", "parent_checkpoint")
+        _runs_filtered(filters).select_related("created_by", "parent_checkpoint")
         .annotate(
             best_val_acc=Max("epochs__val_acc"),
             test_acc=_report_figure(FMNIST_TEST, "accuracy"), test_n=_report_figure(FMNIST_TEST, "n_samples"),
@@ -104,6 +104,20 @@ def runs_for_list(*, filters: RunFilters = RunFilters()) -> QuerySet[TrainingRun
         )
         .prefetch_related(Prefetch("checkpoints", queryset=Checkpoint.objects.order_by("epoch")), "tags")
     )
+    field = RUN_SORTS[filters.sort.removeprefix("-")]
+    # Blanks (no report yet, not started) go last whichever way a column sorts.
+    order = F(field).desc(nulls_last=True) if filters.sort.startswith("-") else F(field).asc(nulls_last=True)
+    return runs.order_by(order, "-pk")
+
+
+def runs_count(*, filters: RunFilters = RunFilters()) -> int:
+    """How many runs the experiment table lists, without the figures it shows for each (counting
+    runs_for_list itself would compute every run's report figures)."""
+    return _runs_filtered(filters).count()
+
+
+def _runs_filtered(filters: RunFilters) -> QuerySet[TrainingRun]:
+    runs = TrainingRun.objects.all()
     if filters.archived == "":
         runs = runs.filter(archived_at__isnull=True)
     elif filters.archived == "only":
@@ -116,10 +130,7 @@ def runs_for_list(*, filters: RunFilters = RunFilters()) -> QuerySet[TrainingRun
         runs = runs.filter(pk__in=Tag.runs.through.objects.filter(tag__name=filters.tag).values("trainingrun_id"))
     if filters.q:
         runs = _search(runs, filters.q)
-    field = RUN_SORTS[filters.sort.removeprefix("-")]
-    # Blanks (no report yet, not started) go last whichever way a column sorts.
-    order = F(field).desc(nulls_last=True) if filters.sort.startswith("-") else F(field).asc(nulls_last=True)
-    return runs.order_by(order, "-pk")
+    return runs
 
 
 def run_list_choices() -> dict[str, list[str]]:
