@@ -267,7 +267,7 @@ def run_preset(preset: str, args: argparse.Namespace, budget_s: float | None = N
     inference = recipe.inference
     x_test = torch.from_numpy(test.images.copy()).to(device)
     y_test = torch.from_numpy(test.labels.copy()).to(device)
-    _, test_acc = evaluate(model, x_test, y_test, inference, precision=result.precision)
+    _, test_acc = evaluate(model, x_test[:n_val], y_test[:n_val], inference, precision=result.precision)
 
     def predict(a: int, b: int) -> torch.Tensor:
         logits = predict_logits(model, x_test[a:b], inference, batch_size=1000, precision=result.precision)

@@ -148,7 +148,7 @@ def test_after_a_re_plan_the_learning_rate_falls_from_where_it_was_to_zero_at_th
 def test_a_budgeted_run_on_a_worker_that_slows_down_re_plans_and_stays_inside_its_budget(images, tmp_path):
     few = {key: value[:1280] if key.startswith("train") else value for key, value in images.items()}
     budget_s = budget_for(TrainConfig.for_preset("seed", epochs=1, batch_size=64, device="cpu"),
-                          few["train_images"], few["train_labels"], epochs=8)
+                          few["train_images"], few["train_labels"], epochs=5)
     config = TrainConfig.for_preset("seed", budget_s=budget_s, batch_size=64, device="cpu")
     plans, progress, epochs = [], [], []
     step_s = {}

@@ -36,7 +36,7 @@ def test_a_succeeded_run_gets_its_report_and_the_cells_open_their_images(worker)
                                               max(links, key=lambda link: int(link[3]))):
         assert int(count) == report.confusion_matrix[int(true_class)][int(predicted)]
         gallery = client.get(url).content.decode()
-        images = re.findall(r'<img src="(/datasets/fmnist-test/(\d+)\.png)"', gallery)
+        images = re.findall(r'<img [^>]*src="(/datasets/fmnist-test/(\d+)\.png)"', gallery)
         assert len(images) == min(int(count), 60)
         table = report.prediction_table
         for _, index in images:
