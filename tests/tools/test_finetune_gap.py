@@ -31,17 +31,20 @@ def test_whole_shops_go_to_one_side_and_the_selection_holds_about_the_asked_phot
     assert split_selection(rest) == (train, selection)  # the same shops every time
 
 
-def test_the_choice_reads_only_the_selection_figures_and_keeps_fashion_mnist():
+def test_the_choice_reads_only_the_selection_figures_keeps_fashion_mnist_and_balances_classes():
     base = {"shops": 0.5, "home": 0.6, "fmnist": 0.92}
     tuned = {
-        "none": {"shops": 0.55, "home": 0.90, "fmnist": 0.921},
+        "class": {"shops": 0.55, "home": 0.90, "fmnist": 0.921},
         "class+source": {"shops": 0.70, "home": 0.85, "fmnist": 0.922},
-        "greedy": {"shops": 0.95, "home": 0.95, "fmnist": 0.91},  # a point of Fashion-MNIST lost
+        "class+sqrt-source:w0.25": {"shops": 0.95, "home": 0.95, "fmnist": 0.91},  # a point of Fashion-MNIST lost
+        "none": {"shops": 0.90, "home": 0.90, "fmnist": 0.93},  # a class without photos would lose its share
     }
     name, why = choose(base, tuned)
     assert name == "class+source"  # the best worst kind (70 % against 55 %)
-    assert "greedy" in why
-    assert choose(base, {"greedy": tuned["greedy"]})[0] is None
+    assert "class+sqrt-source:w0.25" in why and "none" in why
+    assert choose(base, {"class+sqrt-source:w0.25": tuned["class+sqrt-source:w0.25"]})[0] is None
+    tie = {"class": {"shops": 0.5, "home": 0.9, "fmnist": 0.92}, "class+source": {"shops": 0.5, "home": 0.8, "fmnist": 0.92}}
+    assert choose(base, tie)[0] == "class"  # the same worst kind: the better sum
 
 
 def test_methods_parse_with_their_own_share_rate_and_epochs():
