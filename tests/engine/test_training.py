@@ -310,7 +310,7 @@ def test_runs_recorded_before_balancing_read_as_unbalanced():
     old = TrainConfig.for_preset("fast", epochs=2).to_dict()
     del old["photo_balance"]
     assert TrainConfig.from_dict(old).photo_balance == "none"
-    assert TrainConfig.for_preset("fast").photo_balance == "class+source"
+    assert TrainConfig.for_preset("fast").photo_balance == "class"
     with pytest.raises(ConfigError, match="photo balance"):
         TrainConfig.for_preset("fast", photo_balance="by colour")
 
