@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from dataset.classes import NUM_CLASSES
 from engine.budget import Plan, fixed_plan, notebook_seconds, plan_for_budget, probe_copy, replan, seconds_per_step
 from engine.checkpoints import checkpoint_payload, save_checkpoint
-from engine.config import BALANCES, Preset, TrainConfig
+from engine.config import BALANCES, SOURCE_SHARE_CAP, Preset, TrainConfig
 from engine.hardware import configure_threads, describe_hardware, pick_device, pick_precision, torch_version
 from engine.inference import autocast, evaluate, normalize
 from engine.model import build_preset_model, to_device
@@ -60,9 +60,11 @@ class ExtraImages:
     weight: their share of each epoch (0 <= weight < 1), however few they are. balance: how
     those draws are spread (see BALANCES in engine.config): "none" draws every photo alike, so
     the classes and sources labelled most take most of them; "class" gives every class the same
-    share, and a class without photos gets its share from its Fashion-MNIST images; "class+source"
-    also spreads a class's share evenly over the sources (shops, homes, upload batches) it has.
-    groups: each photo's source, for "class+source"."""
+    share, and a class without photos gets its share from its Fashion-MNIST images; the
+    "class+..." balances also spread a class's share over the sources (shops, homes, upload
+    batches) it has: evenly ("class+source"), by the square root of each source's photos of the
+    class ("class+sqrt-source"), or by their number up to SOURCE_SHARE_CAP
+    ("class+capped-source"). groups: each photo's source, for those."""
 
     images: np.ndarray
     labels: np.ndarray
@@ -79,13 +81,26 @@ class ExtraImages:
             raise ValueError("one group per extra image")
 
 
+def source_share(photos: int, balance: str) -> float:
+    """How much of its class's draws a source with this many photos of the class gets, before
+    the class's shares are made to sum to one."""
+    if balance == "class":
+        return float(photos)  # every photo of the class alike
+    if balance == "class+sqrt-source":
+        return math.sqrt(photos)
+    if balance == "class+capped-source":
+        return float(min(photos, SOURCE_SHARE_CAP))
+    return 1.0  # "class+source": every source alike
+
+
 def draw_weights(main_labels: np.ndarray, extra: ExtraImages) -> np.ndarray | None:
     """How likely each image (main ones first, then the extra ones) is to fill one of an epoch's
     extra slots; None for "none", whose draws are uniform over the extra images.
 
-    Every class gets a tenth of the slots. Within a class they go to its photos (evenly over its
-    sources for "class+source"), or to its main images when it has no photo, so that a class the
-    team never photographed keeps its share instead of being crowded out by those it did."""
+    Every class gets a tenth of the slots. Within a class they go to its photos (over its
+    sources as source_share() says, and evenly over a source's photos), or to its main images
+    when it has no photo, so that a class the team never photographed keeps its share instead
+    of being crowded out by those it did."""
     if extra.balance == "none":
         return None
     n_main = len(main_labels)
@@ -97,13 +112,11 @@ def draw_weights(main_labels: np.ndarray, extra: ExtraImages) -> np.ndarray | No
             stand_ins = np.flatnonzero(main_labels == label)
             weights[stand_ins] = 1 / len(stand_ins) if len(stand_ins) else 0
             continue
-        if extra.balance == "class":
-            weights[n_main + photos] = 1 / len(photos)
-            continue
-        sources = sorted(set(groups[photos]))
-        for source in sources:
-            members = photos[groups[photos] == source]
-            weights[n_main + members] = 1 / (len(sources) * len(members))
+        members = {source: photos[groups[photos] == source] for source in sorted(set(groups[photos]))}
+        shares = {source: source_share(len(m), extra.balance) for source, m in members.items()}
+        total = sum(shares.values())
+        for source, m in members.items():
+            weights[n_main + m] = shares[source] / (total * len(m))
     return weights / weights.sum()
 
 

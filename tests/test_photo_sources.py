@@ -130,7 +130,7 @@ def test_a_finetune_draws_its_photos_balanced_over_their_sources():
 
     photos = [PhotoFactory(source=s, label=0, held_out=False) for s in ["home"] * 3 + ["shop A"]]
     run = TrainingRunFactory(photo_snapshot=[[p.pk, 0] for p in photos])
-    extra = snapshot_photos(run, TrainConfig.for_preset("fast", with_photos=True, epochs=1))
+    extra = snapshot_photos(run, TrainConfig.for_preset("fast", with_photos=True, epochs=1, photo_balance="class+source"))
     assert extra.balance == "class+source" and list(extra.groups) == ["home", "home", "home", "shop A"]
     assert extra.labels.tolist() == [0, 0, 0, 0] and extra.images.shape == (4, 28, 28)
     assert np.isclose(extra.weight, 0.5)

@@ -91,7 +91,7 @@ def test_the_finetune_trains_from_the_parent_on_train_part_photos_only(parent, l
 
     extra = seen["extra_train"]
     images, labels, weight = extra.images, extra.labels, extra.weight
-    assert extra.balance == run.config["photo_balance"] == "class+source"
+    assert extra.balance == run.config["photo_balance"] == "class"
     train_part = [p for p in labelled_photos if not p.held_out and p.label is not None]
     held_out = [p for p in labelled_photos if p.held_out]
     assert labels.tolist() == [p.label for p in train_part] and weight == run.config["photo_weight"]

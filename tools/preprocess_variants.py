@@ -71,14 +71,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", type=Path, required=True)
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
+    parser.add_argument("--sets", nargs="+", choices=["home", "shops"], default=["home", "shops"],
+                        help="which sets to score (shops alone: seconds, not minutes)")
     args = parser.parse_args(argv)
     root = shared_dir()
     product = read_manifest(root / "photos" / "manifest.csv") + read_manifest(root / "photos-shops" / "manifest.csv")
     sets = {
         "home photos, train split": [f for f in read_manifest(root / "photos-home" / "manifest.csv")
-                                     if f.row.get("split") == "train"],
-        "product photos, training-side shops": split_by_source(product)[0],
+                                     if f.row.get("split") == "train"] if "home" in args.sets else [],
+        "product photos, training-side shops": split_by_source(product)[0] if "shops" in args.sets else [],
     }
+    sets = {name: files for name, files in sets.items() if files}
     predictor = load_predictor(args.checkpoint, None, device="cpu")
     photos.refine_with_grabcut = _memo(photos.refine_with_grabcut)
     photos.colour_mask = _memo(photos.colour_mask)

@@ -258,11 +258,59 @@ def test_balance_by_source_keeps_one_shop_from_crowding_out_the_rest():
     assert by_class[np.asarray(sources) == "home"].sum() == pytest.approx(0.095)  # by class only: home takes 95 %
 
 
+def _per_source(sources, balance, labels=None):
+    main_labels = np.repeat(np.arange(10), 100)
+    labels = np.zeros(len(sources), dtype=np.int64) if labels is None else labels
+    extra = training.ExtraImages(np.zeros((len(sources), 28, 28), np.uint8), labels, 0.5, groups=sources,
+                                 balance=balance)
+    photo_weights = training.draw_weights(main_labels, extra)[len(main_labels):]
+    return {s: photo_weights[np.asarray(sources) == s].sum() for s in sorted(set(sources))}
+
+
+def test_square_root_share_gives_a_source_with_100x_the_photos_10x_the_draws():
+    sources = ["home"] * 400 + ["shop A"] * 4 + ["shop B"] * 1
+    per_source = _per_source(sources, "class+sqrt-source")
+    assert per_source["home"] / per_source["shop A"] == pytest.approx(10)  # 100x the photos, 10x the draws
+    assert per_source["shop A"] / per_source["shop B"] == pytest.approx(2)
+    assert sum(per_source.values()) == pytest.approx(0.1)  # still the class's tenth
+
+    # Drawn: the home photos take 20/23 of the class's draws, not 400/405.
+    extra = training.ExtraImages(np.zeros((405, 28, 28), np.uint8), np.zeros(405, np.int64), 0.5,
+                                 groups=sources, balance="class+sqrt-source")
+    classes, is_photo = _extra_draws(np.repeat(np.arange(10), 2000), extra)
+    assert abs(is_photo.mean() - 0.1) < 0.01
+    order = training.epoch_order(20000, 405, 0.5, torch.Generator().manual_seed(0),
+                                 torch.from_numpy(training.draw_weights(np.repeat(np.arange(10), 2000), extra)))
+    drawn = order[order >= 20000].numpy() - 20000
+    assert abs((drawn < 400).mean() - 20 / 23) < 0.03
+
+
+def test_capped_share_grows_with_a_sources_photos_only_up_to_the_cap():
+    cap = training.SOURCE_SHARE_CAP
+    sources = ["home"] * (100 * cap) + ["shop A"] * cap + ["shop B"] * 1
+    per_source = _per_source(sources, "class+capped-source")
+    assert per_source["home"] == pytest.approx(per_source["shop A"])  # past the cap, alike
+    assert per_source["shop A"] / per_source["shop B"] == pytest.approx(cap)  # below it, by their photos
+
+
+def test_each_class_keeps_its_tenth_whatever_the_source_balance():
+    labels = np.array([0] * 300 + [1] * 3 + [0] * 2)
+    sources = ["home"] * 300 + ["shop"] * 5
+    for balance in ("class", "class+source", "class+sqrt-source", "class+capped-source"):
+        extra = training.ExtraImages(np.zeros((305, 28, 28), np.uint8), labels, 0.5, groups=sources, balance=balance)
+        main_labels = np.repeat(np.arange(10), 100)
+        weights = training.draw_weights(main_labels, extra)
+        photo_weights = weights[len(main_labels):]
+        assert photo_weights[labels == 0].sum() == pytest.approx(0.1), balance
+        assert photo_weights[labels == 1].sum() == pytest.approx(0.1), balance
+        assert weights[:len(main_labels)][main_labels == 5].sum() == pytest.approx(0.1), balance
+
+
 def test_runs_recorded_before_balancing_read_as_unbalanced():
     old = TrainConfig.for_preset("fast", epochs=2).to_dict()
     del old["photo_balance"]
     assert TrainConfig.from_dict(old).photo_balance == "none"
-    assert TrainConfig.for_preset("fast").photo_balance == "class+source"
+    assert TrainConfig.for_preset("fast").photo_balance == "class"
     with pytest.raises(ConfigError, match="photo balance"):
         TrainConfig.for_preset("fast", photo_balance="by colour")
 
