@@ -35,7 +35,8 @@ class Predictor:
         """(N, 28, 28) uint8 -> (N, 10) float32 class probabilities (softmax of the logits)."""
         if len(images_uint8) == 0:
             return np.zeros((0, len(self.payload["class_names"])), dtype=np.float32)
-        x = torch.from_numpy(np.ascontiguousarray(images_uint8, dtype=np.uint8)).to(self.device)
+        # Writable too: torch warns on (and may not copy) a read-only array, such as a view of stored bytes.
+        x = torch.from_numpy(np.require(images_uint8, dtype=np.uint8, requirements=["C", "W"])).to(self.device)
         logits = predict_logits(self.model, x, self.inference, batch_size=BATCH_SIZE)
         return torch.softmax(logits, dim=1).cpu().numpy()
 

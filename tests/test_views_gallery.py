@@ -186,3 +186,19 @@ def test_cards_are_rendered_once_per_version_of_the_photo_each_with_the_askers_c
     LabelScore.objects.create(job=job, photo=photo, label=2, score=0.97, suspected=6, is_issue=True,
                               label_probability=0.03, scored_by="checkpoint #1")
     assert "possibly mislabelled" in clients[0].get(reverse("photo_gallery")).content.decode()
+
+
+def test_the_gallery_says_which_checkpoint_predicts_the_photos_and_why(user_client):
+    from tests.factories import CheckpointFactory, PromotionFactory
+
+    assert 'id="no-model"' in user_client.get(reverse("photo_gallery")).content.decode()
+    best = CheckpointFactory(val_acc=0.93)
+    CheckpointFactory(val_acc=0.91)  # a newer run, but worse
+    page = user_client.get(reverse("photo_gallery")).content.decode()
+    assert 'id="no-model"' not in page
+    assert (f"checkpoint #{best.pk}</a>:\nno model promoted yet: the best succeeded checkpoint by validation "
+            f"accuracy") in page
+    promoted = CheckpointFactory(val_acc=0.90)
+    PromotionFactory(checkpoint=promoted, reason="best on shop photos")
+    page = user_client.get(reverse("photo_gallery")).content.decode()
+    assert f"checkpoint #{promoted.pk}</a>:\nthe active model, promoted by" in page and "best on shop photos" in page

@@ -274,9 +274,11 @@ def test_rows_served_from_the_cache_change_as_soon_as_anything_they_show_does(cl
     CheckpointFactory(run=run, epoch=2, val_acc=0.91)  # a related row: the run's own columns unchanged
     assert "epoch 2" in row(client.get(reverse("run_list")).content.decode())
     _tag(run, "lr-sweep")
-    assert "lr-sweep" in row(client.get(reverse("run_list")).content.decode())
+    shown = row(client.get(reverse("run_list")).content.decode())
+    assert "lr-sweep" in shown and "predicts photos" in shown  # the best checkpoint, none promoted yet
     PromotionFactory(checkpoint=first)  # another table: the active model
-    assert "active model" in row(client.get(reverse("run_list")).content.decode())
+    shown = row(client.get(reverse("run_list")).content.decode())
+    assert "active model" in shown and "predicts photos" not in shown
     TrainingRun.objects.filter(pk=run.pk).update(note="a quieter learning rate")
     assert "a quieter learning rate" in row(client.get(reverse("run_list")).content.decode())
     # Another user sees no archive button for a run not theirs: rights are part of the row too.

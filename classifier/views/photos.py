@@ -188,6 +188,7 @@ def photo_gallery(request):
     page = Paginator(photo_selectors.photos_for_gallery(filters=filters), PAGE_SIZE).get_page(request.GET.get("page"))
     photos = list(page.object_list)
     back = _gallery_back(filters, page.number)
+    choice = promotion_selectors.prediction_choice()
     context = {
         **_gallery_jobs(filters, photos),
         "page": page, "photos": photos, "cards": _cards(request, photos, back),
@@ -196,7 +197,7 @@ def photo_gallery(request):
         "show_choices": photo_selectors.SHOW_CHOICES, "order_choices": photo_selectors.ORDER_CHOICES,
         "split_choices": photo_selectors.SPLIT_CHOICES,
         "classes": list(enumerate(CLASS_NAMES)), "poll_ms": LIVE_POLL_MS,
-        "checkpoint": photo_selectors.checkpoint_for_prediction(),
+        "choice": choice, "checkpoint": choice.checkpoint if choice else None,
         "sources": photo_selectors.photo_sources(), "tags": photo_selectors.photo_tag_names(),
     }
     if request.user.is_staff:

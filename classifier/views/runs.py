@@ -17,7 +17,7 @@ from classifier.selectors import estimates as estimate_selectors
 from classifier.selectors import reports as report_selectors
 from classifier.selectors import runs as run_selectors
 from classifier.selectors import scorecards as scorecard_selectors
-from classifier.selectors.photos import checkpoint_for_prediction
+from classifier.selectors.promotions import prediction_choice
 from classifier.services import training as training_services
 from classifier.views.access import staff_required
 from classifier.views.jobs import LIVE_POLL_MS, say_queued
@@ -35,13 +35,14 @@ def _fields(obj) -> tuple:
     return tuple((k, v) for k, v in vars(obj).items() if not k.startswith("_")) if obj is not None else ()
 
 
-def _row_key(run, *, user, active, downloadable) -> str:
+def _row_key(run, *, user, choice, downloadable) -> str:
     """Everything a run's row is drawn from: a row is a pure function of it, so a row whose run,
     checkpoints, tags, the active model and this user's rights are unchanged is served from the
     cache ({% cache %} in _run_list_live.html) instead of drawn again: drawing 25 rows was most of
     the page's cost. Digested by the cache tag."""
     return repr((_fields(run), [_fields(c) for c in run.checkpoints.all()], [t.name for t in run.tags.all()],
-                 _fields(run.parent_checkpoint), _fields(run.created_by), _fields(active),
+                 _fields(run.parent_checkpoint), _fields(run.created_by),
+                 _fields(choice.checkpoint) if choice else (), bool(choice and choice.promoted),
                  downloadable.every, sorted(downloadable.ids), user.pk, user.is_staff))
 
 
@@ -64,11 +65,12 @@ def _run_list_context(request) -> dict:
         columns.append({"heading": heading, "key": key, "url": "?" + urlencode({**kept, "sort": sort}),
                         "arrow": ("▼" if descending else "▲") if current else "",
                         "aria_sort": ("descending" if descending else "ascending") if current else "none"})
-    active = checkpoint_for_prediction()
+    choice = prediction_choice()
+    active = choice.checkpoint if choice else None
     runs = list(page.object_list)
     downloadable = run_selectors.checkpoints_downloadable_by(user=request.user, active=active)
     for run in runs:
-        run.row_key = _row_key(run, user=request.user, active=active, downloadable=downloadable)
+        run.row_key = _row_key(run, user=request.user, choice=choice, downloadable=downloadable)
     return {
         "runs": runs,
         "page": page,
@@ -79,7 +81,7 @@ def _run_list_context(request) -> dict:
         "choices": run_selectors.run_list_choices(),
         "statuses": JobStatus.values,
         "archived_choices": run_selectors.ARCHIVED_CHOICES,
-        "active_checkpoint": active,
+        "active_checkpoint": active, "active_promoted": bool(choice and choice.promoted),
         "downloadable": downloadable,
         "live_active": any(run.is_active for run in runs),
         "poll_ms": LIVE_POLL_MS,
