@@ -109,16 +109,26 @@ def replan(plan: Plan, *, steps_done: int, train_s: float, step_s: float, factor
 def seconds_per_step(step: Callable[[], None], *, steps: int = PROBE_STEPS, warmup: int = PROBE_WARMUP,
                      synchronize: Callable[[], None] = lambda: None) -> float:
     """The median time of `steps` calls of `step`, after `warmup` untimed ones."""
+    return paired_seconds_per_step([step], steps=steps, warmup=warmup, synchronize=synchronize)[0]
+
+
+def paired_seconds_per_step(step_functions: list[Callable[[], None]], *, steps: int = PROBE_STEPS,
+                            warmup: int = PROBE_WARMUP, synchronize: Callable[[], None] = lambda: None) -> list[float]:
+    """The median time of each function's steps, taken in turn (a b a b ...), so that all see the
+    same machine: a shared VM's speed drifts by a fifth or more over minutes, and two probes
+    taken one after the other can disagree by that much."""
     for _ in range(warmup):
-        step()
+        for step in step_functions:
+            step()
     synchronize()
-    times = []
+    times: list[list[float]] = [[] for _ in step_functions]
     for _ in range(steps):
-        started = time.perf_counter()
-        step()
-        synchronize()
-        times.append(time.perf_counter() - started)
-    return sorted(times)[len(times) // 2]
+        for step, taken in zip(step_functions, times):
+            started = time.perf_counter()
+            step()
+            synchronize()
+            taken.append(time.perf_counter() - started)
+    return [sorted(taken)[len(taken) // 2] for taken in times]
 
 
 def probe_copy(model: nn.Module, optimizer_factory: Callable[[nn.Module], torch.optim.Optimizer]):
@@ -128,22 +138,34 @@ def probe_copy(model: nn.Module, optimizer_factory: Callable[[nn.Module], torch.
     return twin, optimizer_factory(twin)
 
 
-def notebook_seconds(images_uint8: torch.Tensor, labels: torch.Tensor) -> float:
-    """The notebook's training time on this device and thread count, from a few steps of its
-    own loop: the same model (fp32, NCHW), Adam 1e-3, batch 64, pre-normalised float images."""
+def notebook_step(images_uint8: torch.Tensor, labels: torch.Tensor, *, steps: int = PROBE_STEPS + PROBE_WARMUP
+                  ) -> Callable[[], None]:
+    """One step of the notebook's own loop per call: the same model (fp32, NCHW), Adam 1e-3,
+    batch 64, pre-normalised float images. Enough data for `steps` calls."""
     device = images_uint8.device
-    x = images_uint8[:64 * (PROBE_STEPS + PROBE_WARMUP)].unsqueeze(1).float().div(255).sub(0.5).div(0.5)
-    y = labels[:len(x)]
+    n = min(len(images_uint8), 64 * max(1, steps))
+    x = images_uint8[:n].unsqueeze(1).float().div(255).sub(0.5).div(0.5)
+    y = labels[:n]
     model = SeedCNN().to(device)
     optimizer = torch.optim.Adam(model.parameters(), 1e-3)
-    order = iter(torch.randperm(len(x), device=device).split(64) * 2)
+    batches = torch.randperm(n, device=device).split(64)
+    calls = iter(range(1 << 62))
 
     def step() -> None:
-        idx = next(order)
+        idx = batches[next(calls) % len(batches)]
         loss = F.cross_entropy(model(x[idx]), y[idx])
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
 
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    return seconds_per_step(step, synchronize=sync) * NOTEBOOK_STEPS
+    return step
+
+
+def synchronizer(device: torch.device) -> Callable[[], None]:
+    return torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+
+def notebook_seconds(images_uint8: torch.Tensor, labels: torch.Tensor, *, steps: int = PROBE_STEPS) -> float:
+    """The notebook's training time on this device and thread count, from `steps` of its loop."""
+    step = notebook_step(images_uint8, labels, steps=steps + PROBE_WARMUP)
+    return seconds_per_step(step, steps=steps, synchronize=synchronizer(images_uint8.device)) * NOTEBOOK_STEPS

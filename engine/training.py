@@ -25,7 +25,18 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from dataset.classes import NUM_CLASSES
-from engine.budget import Plan, fixed_plan, notebook_seconds, plan_for_budget, probe_copy, replan, seconds_per_step
+from engine.budget import (
+    NOTEBOOK_STEPS,
+    Plan,
+    fixed_plan,
+    notebook_step,
+    paired_seconds_per_step,
+    plan_for_budget,
+    probe_copy,
+    replan,
+    seconds_per_step,
+    synchronizer,
+)
 from engine.checkpoints import checkpoint_payload, save_checkpoint
 from engine.config import BALANCES, SOURCE_SHARE_CAP, Preset, TrainConfig
 from engine.hardware import configure_threads, describe_hardware, pick_device, pick_precision, torch_version
@@ -249,7 +260,6 @@ def make_plan(config: TrainConfig, model: nn.Module, images: torch.Tensor, label
     if not config.has_budget:
         return fixed_plan(config, batches_per_epoch)
     started = time.perf_counter()
-    notebook_s = notebook_seconds(images, labels) if config.budget_notebook else None
     twin, twin_optimizer = probe_copy(model, lambda m: make_optimizer(m, config))
     twin.train()
     probe_generator = torch.Generator(device=images.device).manual_seed(config.seed + 1)
@@ -259,8 +269,14 @@ def make_plan(config: TrainConfig, model: nn.Module, images: torch.Tensor, label
         train_step(twin, twin_optimizer, images[idx], labels[idx], config=config, generator=probe_generator,
                    precision=precision)
 
-    sync = torch.cuda.synchronize if images.device.type == "cuda" else (lambda: None)
-    step_s = seconds_per_step(step, synchronize=sync)
+    sync = synchronizer(images.device)
+    if config.budget_notebook:
+        # The notebook's steps and this run's, in turn: the budget then holds the two loops'
+        # speeds at the same moment, however the worker's speed drifts.
+        notebook_step_s, step_s = paired_seconds_per_step([notebook_step(images, labels), step], synchronize=sync)
+        notebook_s = notebook_step_s * NOTEBOOK_STEPS
+    else:
+        step_s, notebook_s = seconds_per_step(step, synchronize=sync), None
     return plan_for_budget(budget_s=notebook_s if notebook_s is not None else config.budget_s, step_s=step_s,
                            batches_per_epoch=batches_per_epoch, spent_s=time.perf_counter() - started,
                            notebook_s=notebook_s)

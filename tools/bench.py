@@ -68,6 +68,10 @@ def peak_rss_mb() -> float:
 # Ratios mean little when other processes took a different share of the machine during the
 # reference than during a contender: past this many busy cores of difference, none is given.
 MAX_LOAD_DIFFERENCE = 0.25
+SPEED_STEPS = 40  # notebook steps timed for the machine's speed, before and after each contender (~1 s)
+# Ratios are also given adjusted for the machine's speed when it moved more than this between
+# the reference's run and a contender's.
+MAX_SPEED_DRIFT = 0.10
 # "Two minutes": the budget the issue's users ask for, trained as its own contender.
 DEFAULT_BUDGET_MIN = 2.0
 BUDGET_NAME = "fast@budget"
@@ -292,7 +296,22 @@ def run_preset(preset: str, args: argparse.Namespace, budget_s: float | None = N
     }
 
 
+def machine_speed() -> float:
+    """The notebook's 10 epochs as this machine runs its steps right now, in seconds: taken
+    before and after every contender, because a shared VM's speed drifts by a fifth or more
+    over minutes, which the load average doesn't see (it is the host's, not this VM's)."""
+    import torch  # noqa: PLC0415
+
+    from dataset.fashion_mnist import load_split  # noqa: PLC0415
+    from engine.budget import notebook_seconds  # noqa: PLC0415
+
+    train = load_split("train")
+    return notebook_seconds(torch.from_numpy(train.images[:64 * 60].copy()),
+                            torch.from_numpy(train.labels[:64 * 60].copy()), steps=SPEED_STEPS)
+
+
 def run_contender(args: argparse.Namespace) -> None:
+    speed_before = machine_speed()
     started, load_before, others = time.perf_counter(), load_average(), OthersLoad()
     if args.contender == "reference":
         path = reference_path()
@@ -312,6 +331,7 @@ def run_contender(args: argparse.Namespace) -> None:
     figures["wall_s"] = time.perf_counter() - started
     figures["load_before"], figures["load_after"] = load_before, load_average()
     figures["others_load"] = others.cores()
+    figures["machine_speed_s"] = [speed_before, machine_speed()]
     Path(args.out).write_text(json.dumps(figures, indent=1))
 
 
@@ -338,6 +358,15 @@ def load_refusal(reference: dict, contender: dict, name: str) -> str | None:
     return None
 
 
+def speed_drift(reference: dict, contender: dict) -> float | None:
+    """How much slower the machine ran the notebook's steps around the contender than around
+    the reference: 1.2 means 20 % slower, so the contender's times are 20 % too long."""
+    theirs, ours = reference.get("machine_speed_s"), contender.get("machine_speed_s")
+    if not theirs or not ours:
+        return None
+    return statistics.mean(ours) / statistics.mean(theirs)
+
+
 def compare(results: dict[str, dict]) -> dict:
     ref = results["reference"]
     comparison = {}
@@ -356,6 +385,11 @@ def compare(results: dict[str, dict]) -> dict:
             "latency_ratio": ours["latency_ms"] / ref["latency_ms"],
             "peak_rss_ratio": ours["peak_rss_mb"] / ref["peak_rss_mb"],
         }
+        drift = speed_drift(ref, ours)
+        comparison[name]["speed_drift"] = drift
+        if drift is not None and abs(drift - 1) > MAX_SPEED_DRIFT:
+            comparison[name]["train_s_ratio_adjusted"] = comparison[name]["train_s_ratio"] / drift
+            comparison[name]["infer_img_per_s_ratio_adjusted"] = comparison[name]["infer_img_per_s_ratio"] * drift
     return comparison
 
 
@@ -383,6 +417,7 @@ def report(bench: dict) -> str:
         ("flip TTA", lambda r: "yes" if r["tta_flip"] else "no"),
         ("load avg before/after", lambda r: f"{r['load_before']}/{r['load_after']}"),
         ("others' load (cores)", lambda r: "?" if r.get("others_load") is None else f"{r['others_load']:.2f}"),
+        ("machine: notebook (s) b/a", lambda r: "/".join(f"{v:.0f}" for v in r.get("machine_speed_s", [])) or "?"),
     ]
     lines.append(header)
     for label, cell in rows:
@@ -403,6 +438,12 @@ def report(bench: dict) -> str:
             f"infer img/s x{c['infer_img_per_s_ratio']:.2f}, latency x{c['latency_ratio']:.2f}, "
             f"peak RSS x{c['peak_rss_ratio']:.2f}"
         )
+        if "train_s_ratio_adjusted" in c:
+            lines.append(
+                f"  the machine ran the notebook's steps {abs(c['speed_drift'] - 1) * 100:.0f} % "
+                f"{'slower' if c['speed_drift'] > 1 else 'faster'} around `{name}` than around the reference "
+                f"(more than {MAX_SPEED_DRIFT:.0%}): at equal machine speed, training time "
+                f"x{c['train_s_ratio_adjusted']:.2f}, infer img/s x{c['infer_img_per_s_ratio_adjusted']:.2f}")
     return "\n".join(lines)
 
 

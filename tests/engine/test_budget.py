@@ -87,6 +87,21 @@ def test_the_notebook_budget_is_measured_on_this_machine(images, tmp_path):
     assert plan.total_steps * plan.step_s <= plan.notebook_s
 
 
+def test_two_loops_are_timed_in_turn_so_that_both_see_the_same_machine():
+    calls = []
+
+    def sleeper(name, seconds):
+        def step():
+            calls.append(name)
+            time.sleep(seconds)
+        return step
+
+    short, long = budget.paired_seconds_per_step([sleeper("a", 0.002), sleeper("b", 0.008)], steps=5, warmup=1)
+
+    assert calls == ["a", "b"] * 6  # one untimed round, then five timed ones, taken in turn
+    assert 0.002 <= short < long and long >= 0.008
+
+
 def test_budgets_as_people_type_them():
     assert parse_budget("2") == {"budget_s": 120.0} and parse_budget("2.5m") == {"budget_s": 150.0}
     assert parse_budget("90s") == {"budget_s": 90.0} and parse_budget("Notebook") == {"budget_notebook": True}

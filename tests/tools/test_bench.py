@@ -63,6 +63,10 @@ def test_the_quick_benchmark_writes_sane_figures_for_each_contender(tmp_path):
     assert set(result["machine"]["cpu_flags"]) <= set(bench.FLAGS_SHOWN) and "CPU flags:" in done.stdout
     assert result["machine"]["cpu_precision"] in ("fp32", "bf16")
     assert all(result[name]["others_load"] >= 0 for name in ("reference", "fast"))
+    # ...and the machine's own speed, as the notebook's 10 epochs, before and after each.
+    assert all(len(result[n]["machine_speed_s"]) == 2 and min(result[n]["machine_speed_s"]) > 1
+               for n in ("reference", "fast", bench.BUDGET_NAME))
+    assert "machine: notebook (s) b/a" in done.stdout
 
 
 def test_an_avx2_only_cpu_is_emulated_by_capping_onednn_and_aten():
@@ -87,6 +91,28 @@ def test_no_ratio_is_given_when_the_machine_was_busier_for_one_than_the_other():
     assert bench.load_refusal(quiet, {**busy, "others_load": 0.2}, "fast") is None
     comparison = bench.compare({"reference": quiet, "fast": busy})
     assert comparison["fast"]["refused"] == message and "train_s_ratio" not in comparison["fast"]
+
+
+def test_ratios_are_also_given_at_equal_machine_speed_when_the_machine_drifted():
+    base = {"others_load": 0.0, "test_acc": 0.9, "epochs": [{"epoch": 1, "train_s": 100.0, "test_acc": 0.9}],
+            "train_s": 100.0, "train_img_per_s": 600.0, "infer_img_per_s": 1000.0, "latency_ms": 1.0,
+            "peak_rss_mb": 300.0}
+    reference = {**base, "machine_speed_s": [200.0, 220.0]}
+    slowed = {**base, "train_s": 130.0, "machine_speed_s": [260.0, 286.0]}  # the machine 30 % slower
+    steady = {**base, "train_s": 130.0, "machine_speed_s": [210.0, 225.0]}  # 3.6 %: within the noise
+
+    comparison = bench.compare({"reference": reference, "slowed": slowed, "steady": steady})
+
+    assert comparison["slowed"]["speed_drift"] == pytest.approx(1.3)
+    assert comparison["slowed"]["train_s_ratio"] == pytest.approx(1.3)
+    assert comparison["slowed"]["train_s_ratio_adjusted"] == pytest.approx(1.0)
+    assert comparison["slowed"]["infer_img_per_s_ratio_adjusted"] == pytest.approx(1.3)
+    assert "train_s_ratio_adjusted" not in comparison["steady"]
+    text = bench.report({"machine": {"cpu": "x", "cores": 2, "torch": "t"}, "mode": "full", "threads": 2,
+                         "reference": {**reference, "source": "s", "epochs_run": 1, "device": "cpu",
+                                       "precision": "fp32", "tta_flip": False, "load_before": 0, "load_after": 0},
+                         "slowed": {**slowed, "epochs_run": 1}, "comparison": {"slowed": comparison["slowed"]}})
+    assert "30 % slower around `slowed`" in text and "at equal machine speed, training time x1.00" in text
 
 
 def test_the_load_of_other_processes_is_measured():
