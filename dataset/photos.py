@@ -60,7 +60,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageCms, ImageFilter, ImageOps, UnidentifiedImageError
 
-PREPROCESS_VERSION = 3  # 2: GrabCut refines the item's mask; 3: dark photos lifted (and switches for tags, pairs, wearers)
+PREPROCESS_VERSION = 4  # 2: GrabCut refines the item's mask; 3: dark photos lifted (and switches for tags,
+# pairs, wearers); 4: a wearer's skin (arms, legs, neck) left out
 SIZE = 28
 WORK_SIDE = 160  # longest side of the working copy the mask and crop are found on
 WHITE = (255, 255, 255)
@@ -91,6 +92,9 @@ class Settings:
     leave_out_detached: bool = False
     one_of_a_pair: bool = False
     leave_out_wearer: bool = False
+    # Version 4, measured the same way on a 3-epoch `fast` model: 87 -> 90 of 123 shop photos
+    # (19 made differently) and 1,314 -> 1,324 of 1,978 home photos (619 made differently).
+    leave_out_skin: bool = True
     low_light_level: float = 110.0  # a photo whose bright end (99th percentile of gray) is below this is lifted
     detached_share: float = 0.4  # a part smaller than this share of the item, off its box, is a tag or text
     detached_reach: float = 0.1  # how far off the item's box (share of its size) a part still belongs to it
@@ -100,6 +104,8 @@ class Settings:
     twin_share: float = 0.5  # a second part at least this share of the first, beside it: one of a pair
     pair_gap: float = 0.04  # columns this thinly covered (share of the item's height) between two halves: a pair
     wearer_head_top: float = 0.35  # a skin patch in this top share of the item is a wearer's head
+    skin_share: tuple[float, float] = (0.03, 0.45)  # skin this share of the item: a wearer's arms, legs, face
+    skin_keep: float = 0.5  # leaving the skin out must keep at least this share of the item in one piece
 
 
 DEFAULT = Settings()
@@ -503,6 +509,26 @@ def leave_out_wearer(rgb: Image.Image, mask: np.ndarray, settings: Settings = DE
     return garment if garment.mean() >= 0.25 * mask.mean() else mask
 
 
+def leave_out_skin(rgb: Image.Image, mask: np.ndarray, settings: Settings = DEFAULT) -> np.ndarray:
+    """The garment without the arms, legs and face of whoever wears it, found by colour alone
+    (no head needed, so a shot cropped at the chin counts too): skin-coloured pixels leave the
+    mask when they are a modest share of it. A beige coat, all skin-coloured, is left whole, and
+    so is an item that would not keep half of itself in one piece."""
+    if not mask.any() or not settings.leave_out_skin:
+        return mask
+    skin = skin_mask(rgb) & mask
+    low, high = settings.skin_share
+    if not low <= skin.sum() / mask.sum() <= high:
+        return mask
+    rest = mask & ~skin
+    labels, count = components(rest)
+    # Arms and a neck come off the edge of a garment and leave it in one piece; a skin-coloured
+    # pattern (a check's lines) would cut it into many: then it is the item's own, and stays.
+    if count == 0 or np.bincount(labels.ravel())[1:].max() < settings.skin_keep * mask.sum():
+        return mask
+    return clean_mask(rest, settings)
+
+
 def foreground_mask(rgb: Image.Image, settings: Settings = DEFAULT, alpha: np.ndarray | None = None) -> np.ndarray:
     """(H, W) bool: the item. From the alpha channel when the photo has one."""
     if alpha is not None:
@@ -511,6 +537,7 @@ def foreground_mask(rgb: Image.Image, settings: Settings = DEFAULT, alpha: np.nd
         evidence = colour_mask(to_lab(rgb), settings)
         mask = refine_with_grabcut(rgb, evidence, settings)
         mask = leave_out_wearer(rgb, mask, settings)
+        mask = leave_out_skin(rgb, mask, settings)
     mask = keep_item(mask, settings, evidence)
     return mask if mask.any() else np.ones(mask.shape, dtype=bool)
 

@@ -1,8 +1,9 @@
 """Kinds of photo Fashion-MNIST never shows, and what the model sees of each (preprocessing
-version 3): a price tag or text beside the item, an item worn by a person, a pair of shoes, a
-dark phone photo. The dark photo's lift is on by default; the other three steps are switches,
-off by default until photos of their kinds show they help (dataset.photos.Settings says why):
-here each is switched on (ON) and compared with the defaults. Each is drawn here, so the test knows what the item alone looks like; a real
+versions 3 and 4): a price tag or text beside the item, an item worn by a person, a pair of shoes, a
+dark phone photo. The dark photo's lift and (version 4) leaving out a wearer's skin are on by
+default; the other three steps are switches, off by default until photos of their kinds show
+they help (dataset.photos.Settings says why): here each is switched on (ON) and compared with
+the defaults. Each is drawn here, so the test knows what the item alone looks like; a real
 photo of the kind from ../shared is checked too where it is there. The 28x28 images are written
 to the test's folder (printed on failure) to look at."""
 
@@ -18,7 +19,7 @@ from tests.photo_files import shared_dir
 
 WHITE, NAVY, SKIN, GRAY = (255, 255, 255), (30, 60, 160), (200, 150, 120), (40, 40, 40)
 ON = dataclasses.replace(DEFAULT, leave_out_detached=True, one_of_a_pair=True, leave_out_wearer=True)
-V2 = dataclasses.replace(DEFAULT, lift_low_light=False)
+V2 = dataclasses.replace(DEFAULT, lift_low_light=False, leave_out_skin=False)
 
 
 def _shirt(draw: ImageDraw.ImageDraw, dx: int = 0, dy: int = 0, colour=NAVY) -> None:
@@ -96,6 +97,29 @@ def test_a_beige_item_with_no_head_on_top_is_not_mistaken_for_skin():
     plain = Image.new("RGB", (400, 400), WHITE)
     _shirt(ImageDraw.Draw(plain), colour=SKIN)
     assert _like(preprocess(plain, ON), preprocess(plain, V2)) > 0.99
+
+
+KEEP_SKIN = dataclasses.replace(DEFAULT, leave_out_skin=False)  # version 3
+
+
+def test_a_shot_cropped_at_the_chin_loses_the_wearers_neck_and_arms(tmp_path):
+    alone = preprocess(_photo())
+
+    def cropped_wearer(draw):  # no head to find: the photo starts at the neck
+        draw.rectangle((185, 0, 215, 152), fill=SKIN)
+        draw.polygon([(95, 215), (112, 232), (70, 390), (50, 385)], fill=SKIN)
+        draw.polygon([(305, 215), (288, 232), (330, 390), (350, 385)], fill=SKIN)
+
+    seen, before = preprocess(_photo(cropped_wearer)), preprocess(_photo(cropped_wearer), KEEP_SKIN)
+    _save(tmp_path, "cropped-worn", alone=alone, seen=seen, before=before)
+    assert _like(seen, alone) > 0.9
+    assert _like(before, alone) < 0.8
+
+
+def test_leaving_out_skin_keeps_a_beige_item_whole():
+    plain = Image.new("RGB", (400, 400), WHITE)
+    _shirt(ImageDraw.Draw(plain), colour=SKIN)
+    assert _like(preprocess(plain), preprocess(plain, KEEP_SKIN)) > 0.99
 
 
 def _boot(draw: ImageDraw.ImageDraw, dx: int) -> None:

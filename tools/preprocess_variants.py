@@ -1,5 +1,5 @@
 """Which preprocessing steps help? Accuracy of one checkpoint on the photos we may tune on, with
-the current pipeline (dataset.photos.DEFAULT) and with each of its version-3 steps switched:
+the current pipeline (dataset.photos.DEFAULT) and with each of its version-3 and -4 steps switched:
 
     python -m tools.preprocess_variants --checkpoint var/photo-gap/fast-.../epoch-003.pt
 
@@ -41,7 +41,18 @@ VARIANTS: dict[str, Settings] = {
     "leave out the wearer": dataclasses.replace(DEFAULT, leave_out_wearer=True),
     "all version-3 steps": dataclasses.replace(DEFAULT, leave_out_detached=True, one_of_a_pair=True,
                                                leave_out_wearer=True),
+    "keep the wearer's skin (version 3)": dataclasses.replace(DEFAULT, leave_out_skin=False),
+    "leave out skin up to 30 %": dataclasses.replace(DEFAULT, skin_share=(0.03, 0.3)),
+    "leave out the wearer too": dataclasses.replace(DEFAULT, leave_out_wearer=True),
+    "leave out a looser wearer": dataclasses.replace(DEFAULT, leave_out_wearer=True, wearer_shoulders=1.3,
+                                                     wearer_head_fill=0.45, wearer_head_top=0.45),
 }
+
+
+# Settings from lift_low_light on: the version-3 and -4 steps and their knobs, none of which the colour
+# mask or GrabCut reads.
+_NAMES = [field.name for field in dataclasses.fields(Settings)]
+AFTER_THE_CUT = [name for name in _NAMES[_NAMES.index("lift_low_light"):] if name != "lift_low_light"]
 
 
 def _memo(function):
@@ -49,9 +60,8 @@ def _memo(function):
     seen: dict[str, object] = {}
 
     def key_of(value) -> bytes:
-        if isinstance(value, Settings):  # the switches measured here act after these steps
-            value = dataclasses.replace(value, lift_low_light=True, leave_out_detached=True, one_of_a_pair=True,
-                                        leave_out_wearer=True)
+        if isinstance(value, Settings):  # the switches measured here, and their knobs, act after these steps
+            value = dataclasses.replace(value, **{name: getattr(DEFAULT, name) for name in AFTER_THE_CUT})
         if isinstance(value, np.ndarray):
             return value.tobytes() + str(value.shape).encode()
         if hasattr(value, "tobytes"):

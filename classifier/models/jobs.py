@@ -40,6 +40,9 @@ class Job(models.Model):
     task_name: ClassVar[str]
     kind: ClassVar[str]
     resumable: ClassVar[bool] = False
+    # The field naming who asked for it, and the name pages and the admin give a job of this kind.
+    requester_field: ClassVar[str] = "requested_by"
+    noun: ClassVar[str] = "Job"
 
     status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -64,10 +67,13 @@ class Job(models.Model):
     class Meta:
         abstract = True
 
+    def __str__(self) -> str:
+        return f"{self.noun} #{self.pk} ({self.status})"
+
     @property
     def requester(self):
         """Who asked for it (None: the system); they may cancel it, as may staff."""
-        raise NotImplementedError
+        return getattr(self, self.requester_field)
 
     @property
     def is_active(self) -> bool:

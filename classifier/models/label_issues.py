@@ -23,6 +23,7 @@ class LabelIssueJob(Job):
 
     task_name = "worker.tasks.find_label_issues"
     kind = "label-issues"
+    noun = "Label issue job"
     resumable = True  # seeded: scoring again from the start writes the same scores
 
     checkpoint = models.ForeignKey(Checkpoint, null=True, blank=True, on_delete=models.SET_NULL,
@@ -42,13 +43,6 @@ class LabelIssueJob(Job):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
-
-    def __str__(self) -> str:
-        return f"Label issue job #{self.pk} ({self.status})"
-
-    @property
-    def requester(self):
-        return self.requested_by
 
     def get_absolute_url(self) -> str:
         return reverse("label_issue_job_detail", args=[self.pk])

@@ -233,6 +233,7 @@ class PredictionJob(Job):
 
     task_name = "worker.tasks.predict_photos"
     kind = "prediction"
+    noun = "Prediction job"
     resumable = True  # predicting again from the start writes the same predictions
 
     scope = models.CharField(max_length=16, choices=PredictionScope.choices, default=PredictionScope.UNPREDICTED)
@@ -247,13 +248,6 @@ class PredictionJob(Job):
     class Meta:
         ordering = ["-created_at", "-pk"]
 
-    def __str__(self) -> str:
-        return f"Prediction job #{self.pk} ({self.status})"
-
-    @property
-    def requester(self):
-        return self.requested_by
-
     def get_absolute_url(self) -> str:
         return reverse("prediction_job_detail", args=[self.pk])
 
@@ -265,6 +259,7 @@ class PreparationJob(Job):
 
     task_name = "worker.tasks.prepare_photos"
     kind = "preparation"
+    noun = "Preparation job"
     resumable = True  # preparing a photo again writes the same result
 
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
@@ -274,13 +269,6 @@ class PreparationJob(Job):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
-
-    def __str__(self) -> str:
-        return f"Preparation job #{self.pk} ({self.status})"
-
-    @property
-    def requester(self):
-        return self.requested_by
 
     def get_absolute_url(self) -> str:
         return reverse("photo_gallery")

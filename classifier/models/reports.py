@@ -119,10 +119,6 @@ class EvaluationReport(Job):
     def dataset_label(self) -> str:
         return DATASET_LABELS.get(self.dataset_name, self.dataset_name)
 
-    @property
-    def requester(self):
-        return self.requested_by
-
     def get_absolute_url(self) -> str:
         return reverse("report_detail", args=[self.pk])
 

@@ -24,6 +24,7 @@ def checkpoint_storage() -> Storage:
 class TrainingRun(Job):
     task_name = "worker.tasks.train_run"
     kind = "run"
+    requester_field = "created_by"
     # Not resumed after its worker died: starting hours of training again unasked would
     # surprise more than help; it fails with the reason, and staff start it again.
     resumable = False
@@ -101,10 +102,6 @@ class TrainingRun(Job):
         """Time spent in training steps so far (what a budget counts), the speed probe included."""
         done = sum(e.train_seconds or 0.0 for e in self.epochs.all())
         return done + (self.plan or {}).get("probe_s", 0.0)
-
-    @property
-    def requester(self):
-        return self.created_by
 
     @property
     def is_archived(self) -> bool:
