@@ -11,6 +11,7 @@ top (a few seconds an epoch).
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 import time
 from collections.abc import Callable
@@ -153,7 +154,7 @@ def notebook_step(images_uint8: torch.Tensor, labels: torch.Tensor, *, steps: in
     model = SeedCNN().to(device)
     optimizer = torch.optim.Adam(model.parameters(), 1e-3)
     batches = torch.randperm(n, device=device).split(64)
-    calls = iter(range(1 << 62))
+    calls = itertools.count()
 
     def step() -> None:
         idx = batches[next(calls) % len(batches)]

@@ -297,7 +297,7 @@ def run_preset(preset: str, args: argparse.Namespace, budget_s: float | None = N
 
 
 def machine_speed() -> float:
-    """The notebook's 10 epochs as this machine runs its steps right now, in seconds: taken
+    """The notebook's 10 epochs as this machine's CPU runs its steps right now, in seconds: taken
     before and after every contender, because a shared VM's speed drifts by a fifth or more
     over minutes, which the load average doesn't see (it is the host's, not this VM's)."""
     import torch  # noqa: PLC0415
