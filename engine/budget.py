@@ -32,6 +32,7 @@ PROBE_WARMUP = 3  # ...steps that pay for kernel selection and first-touch alloc
 # hangs on them, and a shared VM's speed jitters from second to second: 30 pairs cost ~1 % of
 # the budget (2 s of ~230 s on a 2-core VM).
 NOTEBOOK_PROBE_STEPS = 30
+NOTEBOOK_PROBE_BATCHES = 16  # the images a notebook probe steps through, round and round
 # The notebook's loop (shared/reference/seed_cnn.py): 10 epochs of 60,000 images, batch 64.
 NOTEBOOK_STEPS = 10 * math.ceil(60_000 / 64)
 
@@ -143,21 +144,20 @@ def probe_copy(model: nn.Module, optimizer_factory: Callable[[nn.Module], torch.
     return twin, optimizer_factory(twin)
 
 
-def notebook_step(images_uint8: torch.Tensor, labels: torch.Tensor, *, steps: int = PROBE_STEPS + PROBE_WARMUP
-                  ) -> Callable[[], None]:
+def notebook_step(images_uint8: torch.Tensor, labels: torch.Tensor) -> Callable[[], None]:
     """One step of the notebook's own loop per call: the same model (fp32, NCHW), Adam 1e-3,
-    batch 64, pre-normalised float images. Enough data for `steps` calls."""
+    batch 64, pre-normalised float images; the calls go round the first NOTEBOOK_PROBE_BATCHES
+    batches of the images, however many there are."""
     device = images_uint8.device
-    n = min(len(images_uint8), 64 * max(1, steps))
+    n = min(len(images_uint8), 64 * NOTEBOOK_PROBE_BATCHES)
     x = images_uint8[:n].unsqueeze(1).float().div(255).sub(0.5).div(0.5)
     y = labels[:n]
     model = SeedCNN().to(device)
     optimizer = torch.optim.Adam(model.parameters(), 1e-3)
-    batches = torch.randperm(n, device=device).split(64)
-    calls = itertools.count()
+    batches = itertools.cycle(torch.randperm(n, device=device).split(64))
 
     def step() -> None:
-        idx = batches[next(calls) % len(batches)]
+        idx = next(batches)
         loss = F.cross_entropy(model(x[idx]), y[idx])
         optimizer.zero_grad()
         loss.backward()
@@ -172,5 +172,6 @@ def synchronizer(device: torch.device) -> Callable[[], None]:
 
 def notebook_seconds(images_uint8: torch.Tensor, labels: torch.Tensor, *, steps: int = PROBE_STEPS) -> float:
     """The notebook's training time on this device and thread count, from `steps` of its loop."""
-    step = notebook_step(images_uint8, labels, steps=steps + PROBE_WARMUP)
-    return seconds_per_step(step, steps=steps, synchronize=synchronizer(images_uint8.device)) * NOTEBOOK_STEPS
+    step_s = seconds_per_step(notebook_step(images_uint8, labels), steps=steps,
+                              synchronize=synchronizer(images_uint8.device))
+    return step_s * NOTEBOOK_STEPS

@@ -113,8 +113,9 @@ def cpu_name() -> str:
 def describe_hardware(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
-    cap = f", capped at {cpu_isa_cap()}" if cpu_isa_cap() else ""
-    return f"cpu ({cpu_name()}{cap}, {torch.get_num_threads()} threads)"
+    cap = cpu_isa_cap()
+    capped = f", capped at {cap}" if cap else ""
+    return f"cpu ({cpu_name()}{capped}, {torch.get_num_threads()} threads)"
 
 
 def _time_layout(model: torch.nn.Module, device: torch.device, channels_last: bool, seconds: float) -> float:

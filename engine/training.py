@@ -28,7 +28,6 @@ from dataset.classes import NUM_CLASSES
 from engine.budget import (
     NOTEBOOK_PROBE_STEPS,
     NOTEBOOK_STEPS,
-    PROBE_WARMUP,
     Plan,
     fixed_plan,
     notebook_step,
@@ -276,8 +275,7 @@ def make_plan(config: TrainConfig, model: nn.Module, images: torch.Tensor, label
         # The notebook's steps and this run's, in turn: the budget then holds the two loops'
         # speeds at the same moment, however the worker's speed drifts.
         notebook_step_s, step_s = paired_seconds_per_step(
-            [notebook_step(images, labels, steps=NOTEBOOK_PROBE_STEPS + PROBE_WARMUP), step],
-            steps=NOTEBOOK_PROBE_STEPS, synchronize=sync)
+            [notebook_step(images, labels), step], steps=NOTEBOOK_PROBE_STEPS, synchronize=sync)
         notebook_s = notebook_step_s * NOTEBOOK_STEPS
     else:
         step_s, notebook_s = seconds_per_step(step, synchronize=sync), None

@@ -303,11 +303,11 @@ def machine_speed() -> float:
     import torch  # noqa: PLC0415
 
     from dataset.fashion_mnist import load_split  # noqa: PLC0415
-    from engine.budget import notebook_seconds  # noqa: PLC0415
+    from engine.budget import NOTEBOOK_PROBE_BATCHES, notebook_seconds  # noqa: PLC0415
 
-    train = load_split("train")
-    return notebook_seconds(torch.from_numpy(train.images[:64 * 60].copy()),
-                            torch.from_numpy(train.labels[:64 * 60].copy()), steps=SPEED_STEPS)
+    train, n = load_split("train"), 64 * NOTEBOOK_PROBE_BATCHES  # the images the probe steps through
+    return notebook_seconds(torch.from_numpy(train.images[:n].copy()), torch.from_numpy(train.labels[:n].copy()),
+                            steps=SPEED_STEPS)
 
 
 def run_contender(args: argparse.Namespace) -> None:
