@@ -13,6 +13,7 @@ from a busy machine say little). torch.compile's line counts its compile time se
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -26,6 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 OPTIONS: dict[str, tuple[dict[str, str], dict]] = {
     "engine": ({}, {}),
     "NCHW instead of channels_last": ({}, {"channels_last": False}),
+    "pool after batch norm and ReLU (the earlier order)": ({}, {"pool_after_relu": True}),
     "OMP_WAIT_POLICY=PASSIVE": ({"OMP_WAIT_POLICY": "PASSIVE"}, {}),
     "1 thread": ({"OMP_NUM_THREADS": "1"}, {}),
     "batch 256": ({}, {"batch_size": 256}),
@@ -60,6 +62,8 @@ def measure(name: str, options: dict, steps: int, preset: str) -> dict:
     config = TrainConfig.for_preset(preset, epochs=1, batch_size=batch, device="cpu")
     torch.manual_seed(0)
     layout = torch.channels_last if options.get("channels_last", True) else torch.contiguous_format
+    if options.get("pool_after_relu"):
+        recipe = dataclasses.replace(recipe, layers=tuple("M" if item == "P" else item for item in recipe.layers))
     model = build_preset_model(recipe).to(device, memory_format=layout)
     optimizer = training.make_optimizer(model, config)
     stepper = torch.compile(model) if options.get("compile") else model
@@ -111,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     caps = EMULATED_CPUS[args.cpu_isa] if args.cpu_isa else {}
     if caps:
         print(f"emulating {emulation_words(args.cpu_isa)}")
+        os.environ.update(caps)  # so that the line below says what the capped children pick
     print(f"{cpu_name()}; flags {' '.join(f for f in FLAGS_SHOWN if f in cpu_flags())}; the engine picks "
           f"{pick_precision(torch.device('cpu'))}; {threads} threads; torch {torch.__version__}; preset {args.preset}")
     rows = []

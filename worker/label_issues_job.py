@@ -16,7 +16,7 @@ from dataset.fashion_mnist import training_data
 from engine import label_issues as engine
 from engine.prediction import load_predictor
 from worker.checkpoint_files import checkpoint_path
-from worker.training_job import checkpoint_weights
+from worker.training_job import start_from
 
 # The share of the job's time the folds take (prediction and scoring are the rest): for the bar.
 FOLDS_SHARE = 0.95
@@ -73,11 +73,12 @@ def find_and_record(job: LabelIssueJob, *, on_progress: Callable[[float], None] 
         base_seen = checkpoint_trained_on(base)
         if job.folds >= 2 and learnt.sum() >= 2 * job.folds:
             config = engine.fold_config(base.run.config, base_checkpoint=base.pk, seed=job.pk)
+            init_state, config = start_from(base, config)
             data = training_data(val_size=config.val_size, seed=config.seed, limit=config.limit)
             fmnist = engine.FoldData(data.train_images, data.train_labels, data.val_images, data.val_labels)
             fold_probabilities, fold_sources = engine.cross_fitted_probabilities(
                 ids=ids[learnt], images=images[learnt], labels=labels[learnt], folds=job.folds, config=config,
-                init_state=checkpoint_weights(base, config.recipe), base_trained_on=base_seen, fmnist=fmnist,
+                init_state=init_state, base_trained_on=base_seen, fmnist=fmnist,
                 on_progress=lambda fraction: progress(FOLDS_SHARE * fraction),
             )
             probabilities[learnt] = fold_probabilities

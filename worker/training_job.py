@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
@@ -17,7 +18,7 @@ from dataset.eval_sets import FMNIST_TEST
 from dataset.fashion_mnist import training_data
 from engine.budget import Plan
 from engine.checkpoints import load_verified_checkpoint
-from engine.config import Preset, TrainConfig
+from engine.config import TrainConfig
 from engine.hardware import describe_hardware, torch_version
 from engine.results import EpochResult, Progress
 from engine.training import ExtraImages, SavedCheckpoint, train
@@ -26,26 +27,29 @@ from worker.checkpoint_files import checkpoint_path, scratch_folder
 logger = logging.getLogger(__name__)
 
 
-def parent_weights(run: TrainingRun) -> dict | None:
-    """A fine-tune's starting point: its parent checkpoint's weights, from a file whose sha256 still
-    matches the one recorded when it was written (a swapped file is refused, never trained on)."""
+def parent_start(run: TrainingRun, config: TrainConfig) -> tuple[dict | None, TrainConfig]:
+    """A fine-tune's starting point: its parent checkpoint's weights (see start_from) and its
+    config in the parent's architecture; a run from scratch: no weights, its config as it is."""
     if run.parent_checkpoint_id is None:
-        return None
-    return checkpoint_weights(run.parent_checkpoint, TrainConfig.from_dict(run.config).recipe)
+        return None, config
+    return start_from(run.parent_checkpoint, config)
 
 
-def checkpoint_weights(parent: Checkpoint, recipe: Preset) -> dict:
-    """A checkpoint's weights to start a fine-tune of `recipe` from (its sha256 checked), refused
-    when the preset's architecture changed since it was trained."""
+def start_from(parent: Checkpoint, config: TrainConfig) -> tuple[dict, TrainConfig]:
+    """A checkpoint's weights, from a file whose sha256 still matches the one recorded when it
+    was written (a swapped file is refused, never trained on), and `config` set to train the
+    checkpoint's own architecture: a preset retuned since the parent was trained has other
+    layers, and the team's models keep improving in theirs."""
     _model, payload = load_verified_checkpoint(checkpoint_path(parent), parent.sha256, "cpu")
-    if (payload["arch"], list(payload["layers"]), payload["head"]) != (recipe.arch, list(recipe.layers), recipe.head):
-        # A preset retuned since the parent was trained has other layers: its weights can't be loaded.
+    recipe = config.recipe
+    if payload["arch"] != recipe.arch:
         raise job_services.JobRefused(
-            f"The parent checkpoint's architecture ({payload['arch']} {payload['layers']}, head {payload['head']}) "
-            f"differs from the `{recipe.name}` preset's now ({recipe.arch} {list(recipe.layers)}, head {recipe.head}); "
-            "fine-tune a checkpoint trained with the current preset."
-        )
-    return payload["model"]
+            f"The parent checkpoint is a {payload['arch']!r} model and the `{recipe.name}` preset now builds "
+            f"{recipe.arch!r} ones; fine-tune a checkpoint trained with the current preset.")
+    if (list(payload["layers"]), payload["head"]) != (list(recipe.layers), recipe.head):
+        config = dataclasses.replace(config, layers=list(payload["layers"]), head=payload["head"])
+        config.validate()
+    return payload["model"], config
 
 
 def snapshot_photos(run: TrainingRun, config: TrainConfig) -> ExtraImages | None:
@@ -70,8 +74,8 @@ def snapshot_photos(run: TrainingRun, config: TrainConfig) -> ExtraImages | None
 
 def train_and_record(run: TrainingRun) -> None:
     config = TrainConfig.from_dict(run.config)
+    init_state, config = parent_start(run, config)
     data = training_data(val_size=config.val_size, seed=config.seed, limit=config.limit)
-    init_state = parent_weights(run)
     photos = snapshot_photos(run, config) if config.with_photos else None
     heartbeat = job_services.Heartbeat(run)
 

@@ -7,7 +7,6 @@ files, with the content type we wrote them with.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import secrets
 from datetime import UTC, datetime, timedelta
@@ -15,18 +14,15 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.cache import caches
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
-from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
-from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 from PIL import Image
 
@@ -39,6 +35,7 @@ from classifier.services import jobs as job_services
 from classifier.services import label_issues as label_issue_services
 from classifier.services import photos as photo_services
 from classifier.views.access import staff_required
+from classifier.views.fragments import cached_fragments
 from classifier.views.jobs import LIVE_POLL_MS, say_queued
 from dataset.classes import CLASS_NAMES
 
@@ -205,27 +202,14 @@ def photo_gallery(request):
     return render(request, "classifier/photo_gallery.html", context)
 
 
-# Stands for the request's CSRF token in a cached card: the card is the same for everyone, the
-# token is not.
-_CSRF_SLOT = "csrf-slot-4d1c9e"
-
-
 def _cards(request, photos, back: str) -> list[str]:
-    """The photos' gallery cards. Each is rendered once per version of what it shows (the photo's
-    changed_at, which every change a card shows moves; its suspicion; the page it returns to) and
-    kept in the "cards" cache: open galleries ask for the same cards again and again."""
-    where = hashlib.sha1(back.encode()).hexdigest()[:12]
-    keys = [f"card:{p.pk}:{p.changed_at.timestamp():.6f}:{getattr(p, 'suspect_score', None)}:"
-            f"{getattr(p, 'suspect_class', None)}:{getattr(p, 'suspect_open', None)}:{where}" for p in photos]
-    store = caches["cards"]
-    found = store.get_many(keys)
-    made = {key: render_to_string("classifier/_photo_card.html", {"photo": photo, "back": back,
-                                                                   "csrf_token": _CSRF_SLOT})
-            for key, photo in zip(keys, photos) if key not in found}
-    if made:
-        store.set_many(made)
-    token = get_token(request)
-    return [mark_safe((found.get(key) or made[key]).replace(_CSRF_SLOT, token)) for key in keys]
+    """The photos' gallery cards, each drawn once per version of what it shows: the photo's
+    changed_at (every change a card shows moves it), its suspicion and the page it returns to."""
+    return cached_fragments(
+        request, "classifier/_photo_card.html", photos,
+        context=lambda photo: {"photo": photo, "back": back},
+        drawn_from=lambda p: (p.pk, p.changed_at, getattr(p, "suspect_score", None), getattr(p, "suspect_class", None),
+                              getattr(p, "suspect_open", None), back))
 
 
 def _card(request, photo, back: str) -> str:

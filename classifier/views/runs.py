@@ -20,6 +20,7 @@ from classifier.selectors import scorecards as scorecard_selectors
 from classifier.selectors.promotions import prediction_choice
 from classifier.services import training as training_services
 from classifier.views.access import staff_required
+from classifier.views.fragments import cached_fragments, loaded_fields
 from classifier.views.jobs import LIVE_POLL_MS, say_queued
 
 # The run list's columns, in order: (sort key or None, heading).
@@ -30,20 +31,13 @@ _COLUMNS = [
 ]
 
 
-def _fields(obj) -> tuple:
-    """What a model instance holds, as loaded (its columns and annotations, not Django's own state)."""
-    return tuple((k, v) for k, v in vars(obj).items() if not k.startswith("_")) if obj is not None else ()
-
-
-def _row_key(run, *, user, choice, downloadable) -> str:
-    """Everything a run's row is drawn from: a row is a pure function of it, so a row whose run,
-    checkpoints, tags, the active model and this user's rights are unchanged is served from the
-    cache ({% cache %} in _run_list_live.html) instead of drawn again: drawing 25 rows was most of
-    the page's cost. Digested by the cache tag."""
-    return repr((_fields(run), [_fields(c) for c in run.checkpoints.all()], [t.name for t in run.tags.all()],
-                 _fields(run.parent_checkpoint), _fields(run.created_by),
-                 _fields(choice.checkpoint) if choice else (), bool(choice and choice.promoted),
-                 downloadable.every, sorted(downloadable.ids), user.pk, user.is_staff))
+def _row_drawn_from(run, *, user, choice, downloadable) -> tuple:
+    """Everything a run's row is drawn from: its run, checkpoints, tags, parent, the active
+    model and this user's rights."""
+    return (loaded_fields(run), [loaded_fields(c) for c in run.checkpoints.all()], [t.name for t in run.tags.all()],
+            loaded_fields(run.parent_checkpoint), loaded_fields(run.created_by),
+            loaded_fields(choice.checkpoint) if choice else (), bool(choice and choice.promoted),
+            downloadable.every, sorted(downloadable.ids), user.pk, user.is_staff)
 
 
 def _run_list_context(request) -> dict:
@@ -69,8 +63,13 @@ def _run_list_context(request) -> dict:
     active = choice.checkpoint if choice else None
     runs = list(page.object_list)
     downloadable = run_selectors.checkpoints_downloadable_by(user=request.user, active=active)
-    for run in runs:
-        run.row_key = _row_key(run, user=request.user, choice=choice, downloadable=downloadable)
+    rows = cached_fragments(
+        request, "classifier/_run_row.html", runs,
+        context=lambda run: {"run": run, "user": request.user, "active_checkpoint": active,
+                             "active_promoted": bool(choice and choice.promoted), "downloadable": downloadable},
+        drawn_from=lambda run: _row_drawn_from(run, user=request.user, choice=choice, downloadable=downloadable))
+    for run, row in zip(runs, rows):
+        run.row = row
     return {
         "runs": runs,
         "page": page,

@@ -15,7 +15,7 @@ from dataset.fashion_mnist import DatasetNotFound, load_split
 from engine import checkpoints, hardware, inference, training
 from engine.budget import fixed_plan
 from engine.config import PRESETS, ConfigError, TrainConfig
-from engine.model import build_preset_model, to_device
+from engine.model import build_model, build_preset_model, to_device
 from engine.results import EpochResult, Progress
 
 
@@ -322,6 +322,26 @@ def test_every_preset_builds_and_says_what_to_expect():
         assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
         assert len(preset.description) > 40
         TrainConfig.for_preset(preset.name).validate()
+
+
+def test_a_p_pools_its_conv_before_the_batch_norm_and_computes_the_pooled_function():
+    model = build_model("convnet", (4, "P", 6, "P", 8), "flatten:16").eval()
+    kinds = [type(m).__name__ for m in model.features]
+    assert kinds == ["Conv2d", "MaxPool2d", "BatchNorm2d", "ReLU"] * 2 + ["Conv2d", "BatchNorm2d", "ReLU"]
+    assert model.head[0].in_features == 8 * 7 * 7
+    x = torch.randn(3, 1, 28, 28)
+    conv, norm = model.features[0], model.features[2]
+    by_hand = torch.relu(norm(torch.nn.functional.max_pool2d(conv(x), 2)))
+    assert torch.allclose(model.features[:4](x), by_hand)
+
+
+def test_a_p_with_no_conv_before_it_is_refused():
+    with pytest.raises(ValueError, match="'P' pools the conv layer before it"):
+        build_model("convnet", ("P", 8), "max")
+    with pytest.raises(ValueError, match="'P'"):
+        build_model("convnet", (8, "M", "P", 16), "max")
+    with pytest.raises(ValueError, match="'P'"):
+        build_model("convnet", (8, "P", "P", 16), "max")
 
 
 def test_the_config_module_does_not_import_torch():
