@@ -5,6 +5,7 @@ import torch."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -224,7 +225,7 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    @property
+    @functools.cached_property  # read at every training step: a fine-tune's copy is built once
     def recipe(self) -> Preset:
         preset = PRESETS[self.preset]
         if self.layers is None:
