@@ -149,6 +149,18 @@ def test_augment_only_shifts_by_up_to_two_pixels_and_mirrors():
     assert ((seen >= 25).any() and (seen < 25).any())
 
 
+def test_augment_without_padding_only_mirrors():
+    image = torch.zeros(28, 28, dtype=torch.uint8)
+    image[3:10, 5:8] = 200
+    batch = image.expand(200, 28, 28).contiguous()
+
+    out = training.augment(batch, torch.Generator().manual_seed(0), pad=0)
+
+    mirrored = (out == image.flip(1)).all(dim=(1, 2))
+    assert ((out == image).all(dim=(1, 2)) | mirrored).all()  # never shifted
+    assert 60 < int(mirrored.sum()) < 140  # about half of them mirrored
+
+
 def test_lr_warms_up_then_falls_to_zero():
     onecycle = dataclasses.replace(PRESETS["fast"], schedule="onecycle", warmup_fraction=0.1)
     factors = [training.lr_factor(step, 100, onecycle) for step in range(100)]
