@@ -16,6 +16,7 @@ from typing import TypeVar
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.db import transaction
 
 from classifier.models import Job
 from classifier.services import jobs as job_services
@@ -60,9 +61,16 @@ def run_job(model: type[J], job_id: int, body: Body, *, worker_host: str | None 
         job_services.job_fail(job=job, error=f"Unexpected error on the worker: {type(exc).__name__}: {exc}",
                               detail=traceback.format_exc())
     else:
-        if job_services.job_succeed(job=job, **fields) and after_success is not None:
-            job.refresh_from_db()
-            after_success(job)
+        # The success and what it starts (a run's automatic reports) commit together: a page
+        # that saw the run succeed with no report yet would stop watching for one.
+        with transaction.atomic():
+            if job_services.job_succeed(job=job, **fields) and after_success is not None:
+                job.refresh_from_db()
+                try:
+                    with transaction.atomic():  # its own savepoint: the job stays succeeded if it fails
+                        after_success(job)
+                except Exception:  # noqa: BLE001 - what follows can be asked for again from the pages
+                    logger.exception("%s %s succeeded, but what follows its success failed", model.kind, job_id)
     return model.objects.filter(pk=job_id).first()
 
 

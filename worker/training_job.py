@@ -6,6 +6,7 @@ import dataclasses
 import logging
 
 import numpy as np
+from django.db import transaction
 
 from classifier.models import Checkpoint, Photo, ReportOrigin, TrainingRun, model_input_array
 from classifier.selectors.photos import PHOTOS_EVAL_SET, photos_held_out_labelled_exist
@@ -124,11 +125,13 @@ def after_success(run: TrainingRun) -> None:
     datasets = [FMNIST_TEST] + ([PHOTOS_EVAL_SET] if photos_held_out_labelled_exist() else [])
     for dataset_name in datasets:
         try:
-            evaluation_services.evaluation_report_create(
-                checkpoint=checkpoint, dataset_name=dataset_name, requested_by=None, origin=ReportOrigin.TRAINING)
+            with transaction.atomic():  # a savepoint each: one that fails leaves the others
+                evaluation_services.evaluation_report_create(
+                    checkpoint=checkpoint, dataset_name=dataset_name, requested_by=None, origin=ReportOrigin.TRAINING)
         except Exception:  # noqa: BLE001
             logger.exception("run %s: could not queue its %s evaluation", run.pk, dataset_name)
     try:
-        photo_services.photos_predict_candidate(checkpoint=checkpoint)
+        with transaction.atomic():
+            photo_services.photos_predict_candidate(checkpoint=checkpoint)
     except Exception:  # noqa: BLE001
         logger.exception("run %s: could not queue its second opinion on the photos", run.pk)
