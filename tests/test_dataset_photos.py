@@ -79,6 +79,28 @@ def test_transparency_over_black_pixels_is_not_taken_for_the_item():
     assert out[:, :5].max() == 0 and out[5:23, 10:18].min() > 40
 
 
+def test_a_photo_on_a_canvas_padded_with_transparency_is_seen_like_the_photo():
+    # An opaque box around a photo with its own white background, transparent strips beside
+    # it: the alpha channel outlines the box, not the item (version 4 saw a gray square).
+    photo = item_on_white(size=(200, 200), box=(60, 30, 140, 170), colour=(30, 60, 160))
+    canvas = photo.convert("RGBA")
+    alpha = Image.new("L", photo.size, 0)
+    alpha.paste(255, (0, 0, 192, 192))  # the last 8 rows and columns transparent
+    canvas.putalpha(alpha)
+    out, plain = photos.preprocess(canvas), photos.preprocess(photo)
+    assert (out == plain).all()
+    top, bottom, left, right = _extent(out)
+    assert (top, bottom) == (0, 27) and left >= 5 and right <= 22  # the tall item, not the square
+    assert out[:, :4].max() == 0 and out[:, -4:].max() == 0
+
+
+def test_a_real_shop_photo_padded_with_transparency_gets_a_black_background():
+    out = photos.preprocess(photos.open_photo(shared_photos().parent / "photos-shops" /
+                                              "Sormy23__BasicBoots-OnlineShop/sandal_2.png"))
+    corners = np.concatenate([out[:3, :3].ravel(), out[:3, -3:].ravel(), out[-3:, :3].ravel(), out[-3:, -3:].ravel()])
+    assert corners.max() == 0  # version 4: the whole photo's gray, all the way to the corners
+
+
 def test_exif_orientation_is_applied_before_anything_else():
     upright = item_on_white(size=(200, 300), box=(70, 30, 130, 270))  # a tall item
     # A phone stores the pixels sideways and an Orientation tag saying "turn 90° clockwise".
