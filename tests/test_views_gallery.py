@@ -202,3 +202,20 @@ def test_the_gallery_says_which_checkpoint_predicts_the_photos_and_why(user_clie
     PromotionFactory(checkpoint=promoted, reason="best on shop photos")
     page = user_client.get(reverse("photo_gallery")).content.decode()
     assert f"checkpoint #{promoted.pk}</a>:\nthe active model, promoted by" in page and "best on shop photos" in page
+
+
+def test_staff_are_told_of_photos_an_older_preprocessing_made_and_how_to_remake_them(staff_client, plain_user):
+    from dataset.photos import PREPROCESS_VERSION
+
+    PhotoFactory.create_batch(2, preprocess_version=PREPROCESS_VERSION - 1)
+    PhotoFactory(preprocess_version=PREPROCESS_VERSION)
+    PhotoFactory(preprocess_version=0, state=PhotoState.PREPARING, model_input=b"")  # nothing made yet
+    page = staff_client.get(reverse("photo_gallery")).content.decode()
+    assert f"2 photos were prepared by an older\n  preprocessing than today's (v{PREPROCESS_VERSION})" in page
+    assert "python manage.py preprocess_photos" in page
+    someone = Client()
+    someone.force_login(plain_user)
+    assert 'id="outdated-photos"' not in someone.get(reverse("photo_gallery")).content.decode()
+
+    Photo.objects.update(preprocess_version=PREPROCESS_VERSION)
+    assert 'id="outdated-photos"' not in staff_client.get(reverse("photo_gallery")).content.decode()

@@ -17,6 +17,7 @@ from classifier.models import (
     JobStatus,
     LabelCorrection,
     Photo,
+    PhotoState,
     PredictionJob,
     PreparationJob,
     Tag,
@@ -26,6 +27,7 @@ from classifier.selectors.label_issues import label_issue_job_latest, photos_wit
 from classifier.selectors.promotions import prediction_choice
 from dataset.classes import NUM_CLASSES
 from dataset.eval_sets import EvalSet, fingerprint_of
+from dataset.photos import PREPROCESS_VERSION
 
 PHOTOS_EVAL_SET = "photos"
 
@@ -193,6 +195,12 @@ def photo_get(*, photo_id: int) -> Photo:
 def photo_sources() -> list[tuple[str, int]]:
     """(source, photos) for the gallery's filter, most photos first; "" is the photos without one."""
     return list(Photo.objects.values_list("source").annotate(n=Count("pk")).order_by("-n", "source"))
+
+
+def photos_prepared_by_older_version() -> QuerySet[Photo]:
+    """The ready photos whose 28x28 images an older preprocessing made: the model sees them as
+    it did then, and fine-tunes train on them so, until `manage.py preprocess_photos` remakes them."""
+    return Photo.objects.filter(state=PhotoState.READY).exclude(preprocess_version=PREPROCESS_VERSION)
 
 
 def photo_tag_names() -> list[str]:

@@ -38,6 +38,7 @@ from classifier.views.access import staff_required
 from classifier.views.fragments import cached_fragments
 from classifier.views.jobs import LIVE_POLL_MS, say_queued
 from dataset.classes import CLASS_NAMES
+from dataset.photos import PREPROCESS_VERSION
 
 # A page renders in a few tens of milliseconds (tools/gallery_load.py); 60 fill rows of 2 to 6 cards.
 PAGE_SIZE = 60
@@ -199,6 +200,8 @@ def photo_gallery(request):
     }
     if request.user.is_staff:
         context["checkpoints"] = photo_selectors.checkpoints_for_choice()
+        context["outdated"] = photo_selectors.photos_prepared_by_older_version().count()
+        context["preprocess_version"] = PREPROCESS_VERSION
     return render(request, "classifier/photo_gallery.html", context)
 
 

@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
 from classifier.models import Photo, PhotoState
+from classifier.selectors import photos as photo_selectors
 from classifier.services import photos as photo_services
 from dataset.photos import PREPROCESS_VERSION
 
@@ -18,9 +19,11 @@ class Command(BaseCommand):
         parser.add_argument("--no-predict", action="store_true", help="don't queue a prediction job")
 
     def handle(self, *args, **options):
-        photos = Photo.objects.filter(state=PhotoState.READY).order_by("pk")  # a preparing photo has no image yet
-        if not options["all"]:
-            photos = photos.exclude(preprocess_version=PREPROCESS_VERSION)
+        if options["all"]:
+            photos = Photo.objects.filter(state=PhotoState.READY)  # a preparing photo has no image yet
+        else:
+            photos = photo_selectors.photos_prepared_by_older_version()
+        photos = photos.order_by("pk")
         total, failed = photos.count(), []
         with tqdm(photos.iterator(), total=total, unit="photo", desc="preprocessing", file=self.stderr._out,
                   disable=total == 0) as bar:
