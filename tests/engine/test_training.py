@@ -15,7 +15,7 @@ from dataset.fashion_mnist import DatasetNotFound, load_split
 from engine import checkpoints, hardware, inference, training
 from engine.budget import fixed_plan
 from engine.config import PRESETS, ConfigError, TrainConfig
-from engine.model import build_model, build_preset_model, to_device
+from engine.model import build_model, build_preset_model, to_device, whiten_first_conv
 from engine.results import EpochResult, Progress
 
 
@@ -359,3 +359,43 @@ def test_a_p_with_no_conv_before_it_is_refused():
 def test_the_config_module_does_not_import_torch():
     code = "import sys, engine.config, engine.results, engine.metrics; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
+
+
+def test_a_whitening_start_decorrelates_the_images_patches(images):
+    model = build_preset_model(PRESETS["fast"])
+    before = model.features[0].weight.detach().clone()
+    x = inference.normalize(torch.from_numpy(images["train_images"].copy()), PRESETS["fast"].inference)
+    whiten_first_conv(model, x)
+    weight = model.features[0].weight.detach()
+
+    assert torch.equal(weight[1::2][:9], -weight[0::2][:9])  # each direction twice, with both signs
+    assert torch.equal(weight[18:], before[18:])  # channels past the nine pairs keep their random start
+    # Through the nine positive filters, the patches come out uncorrelated, each with a spread
+    # of spread / (spread + eps): about one for every direction that carries real signal.
+    out = torch.nn.functional.conv2d(x, weight[0:18:2], padding=1).transpose(0, 1).reshape(9, -1).double()
+    covariance = torch.cov(out)
+    off_diagonal = covariance - torch.diag(torch.diag(covariance))
+    assert off_diagonal.abs().max() < 1e-3
+    assert torch.all(torch.diag(covariance)[:6] > 0.8)  # the strongest directions first
+    assert torch.all(torch.diag(covariance) <= 1 + 1e-6)
+
+
+def test_a_fresh_run_of_fast_starts_whitened_on_its_own_images(images, tmp_path):
+    assert PRESETS["fast"].whiten
+    # A learning rate too small to move the weights: the checkpoint holds the start.
+    training.train(small_config(epochs=1, lr=1e-9), checkpoint_dir=tmp_path, **images)
+    start = torch.load(tmp_path / "epoch-001.pt", weights_only=True)["model"]["features.0.weight"]
+
+    expected = build_preset_model(PRESETS["fast"])
+    x = inference.normalize(torch.from_numpy(images["train_images"][:training.WHITENING_IMAGES].copy()),
+                            PRESETS["fast"].inference)
+    whiten_first_conv(expected, x)
+    assert torch.allclose(start[:18], expected.features[0].weight[:18], rtol=1e-4, atol=1e-5)
+
+
+def test_only_a_convnet_with_a_3x3_first_conv_can_start_whitened():
+    with pytest.raises(ValueError, match="first layer is a 3x3 conv"):
+        whiten_first_conv(build_model("seed"), torch.zeros(2, 1, 28, 28))
+    narrow = build_model("convnet", (8, "P", 16), "max")  # fewer channels than pairs: the strongest
+    whiten_first_conv(narrow, torch.randn(4, 1, 28, 28))
+    assert torch.equal(narrow.features[0].weight[1], -narrow.features[0].weight[0])
