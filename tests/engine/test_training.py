@@ -396,6 +396,6 @@ def test_a_fresh_run_of_fast_starts_whitened_on_its_own_images(images, tmp_path)
 def test_only_a_convnet_with_a_3x3_first_conv_can_start_whitened():
     with pytest.raises(ValueError, match="first layer is a 3x3 conv"):
         whiten_first_conv(build_model("seed"), torch.zeros(2, 1, 28, 28))
-    narrow = build_model("convnet", (8, "P", 16), "max")  # fewer channels than pairs: the strongest
+    narrow = build_model("convnet", (8, "P", 16), "max")  # 8 channels: the four strongest pairs only
     whiten_first_conv(narrow, torch.randn(4, 1, 28, 28))
     assert torch.equal(narrow.features[0].weight[1], -narrow.features[0].weight[0])
