@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from classifier.models import JobStatus, TrainingRun
 from classifier.selectors.estimates import run_duration_estimate, worker_speed
-from engine.config import FINETUNE_EPOCHS, FINETUNE_LR_FACTOR, PRESETS, TrainConfig
+from engine.config import FINETUNE_EPOCHS, PRESETS, TrainConfig
 from tests.factories import CheckpointFactory, EpochLogFactory, TrainingRunFactory, tiny_config
 
 
@@ -98,7 +98,7 @@ def test_the_finetune_form_shows_its_defaults_the_subset_field_and_an_estimate(s
     parent = CheckpointFactory(run=TrainingRunFactory(status=JobStatus.SUCCEEDED))
     page = staff_client.get(reverse("checkpoint_finetune", args=[parent.pk])).content.decode()
     assert f'placeholder="{FINETUNE_EPOCHS}"' in page
-    assert f'placeholder="{PRESETS["seed"].lr * FINETUNE_LR_FACTOR:g}"' in page
+    assert f'placeholder="{PRESETS["seed"].lr * PRESETS["seed"].finetune_lr_factor:g}"' in page
     assert 'name="limit"' in page and "Estimated duration on this worker" in page
     fragment = staff_client.get(reverse("checkpoint_finetune_estimate", args=[parent.pk]),
                                 {"epochs": "2", "limit": "640"}).content.decode()

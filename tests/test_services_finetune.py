@@ -13,7 +13,7 @@ from classifier.models import JobStatus, Photo, TrainingRun
 from classifier.services import photos as photo_services
 from classifier.services import training as training_services
 from engine.checkpoints import load_checkpoint, save_checkpoint
-from engine.config import FINETUNE_EPOCHS, FINETUNE_LR_FACTOR, PRESETS
+from engine.config import FINETUNE_EPOCHS, PRESETS
 from engine.model import build_model
 from tests.checkpoints import saved_checkpoint
 from tests.factories import TrainingRunFactory, UserFactory, real_checkpoint, tiny_config
@@ -48,7 +48,7 @@ def test_a_finetune_freezes_the_labelled_train_part_photos(parent, labelled_phot
     assert run.photo_snapshot == [[p.pk, p.label] for p in train_part] and len(train_part) == 3
     assert run.parent_checkpoint == parent and run.config["finetune_from"] == parent.pk
     assert run.config["preset"] == "seed" and run.config["epochs"] == FINETUNE_EPOCHS
-    assert run.config["lr"] == pytest.approx(PRESETS["seed"].lr * FINETUNE_LR_FACTOR)
+    assert run.config["lr"] == pytest.approx(PRESETS["seed"].lr * PRESETS["seed"].finetune_lr_factor)
     assert len(run.photo_snapshot_fingerprint) == 64
 
     # The fingerprint follows the labels: relabel one photo and the next snapshot differs, while

@@ -399,3 +399,11 @@ def test_only_a_convnet_with_a_3x3_first_conv_can_start_whitened():
     narrow = build_model("convnet", (8, "P", 16), "max")  # 8 channels: the four strongest pairs only
     whiten_first_conv(narrow, torch.randn(4, 1, 28, 28))
     assert torch.equal(narrow.features[0].weight[1], -narrow.features[0].weight[0])
+
+
+def test_a_fine_tune_of_fast_keeps_the_rate_its_defaults_were_chosen_at():
+    # fast's peak rate doubled to 4e-3 after the fine-tune's defaults were measured at 6e-4.
+    parent = TrainConfig.for_preset("fast", epochs=2).to_dict()
+    assert TrainConfig.for_finetune(parent, finetune_from=1).lr == pytest.approx(6e-4)
+    assert TrainConfig.for_finetune({**parent, "preset": "best"}, finetune_from=1).lr == pytest.approx(
+        PRESETS["best"].lr * 0.3)
