@@ -39,7 +39,7 @@ from engine.budget import (
     synchronizer,
 )
 from engine.checkpoints import checkpoint_payload, save_checkpoint
-from engine.config import BALANCES, SOURCE_SHARE_CAP, Preset, TrainConfig
+from engine.config import BALANCES, SOURCE_SHARE_CAP, TOP_UP_PHOTOS, Preset, TrainConfig
 from engine.hardware import configure_threads, describe_hardware, pick_device, pick_precision, torch_version
 from engine.inference import autocast, evaluate, normalize
 from engine.model import build_preset_model, to_device, whiten_first_conv
@@ -80,7 +80,9 @@ class ExtraImages:
     "class+..." balances also spread a class's share over the sources (shops, homes, upload
     batches) it has: evenly ("class+source"), by the square root of each source's photos of the
     class ("class+sqrt-source"), or by their number up to SOURCE_SHARE_CAP
-    ("class+capped-source"). groups: each photo's source, for those."""
+    ("class+capped-source"); "class+top-up" is "class" with a class's share split between its
+    photos and its Fashion-MNIST images by how many photos it has (photo_share()). groups: each
+    photo's source, for those."""
 
     images: np.ndarray
     labels: np.ndarray
@@ -109,14 +111,26 @@ def source_share(photos: int, balance: str) -> float:
     return 1.0  # "class+source": every source alike
 
 
+def photo_share(photos: int, balance: str) -> float:
+    """How much of its class's draws a class with this many photos takes from them; the rest
+    comes from its Fashion-MNIST images. "class+top-up" trusts a class's photos as they grow
+    (photos / (photos + TOP_UP_PHOTOS)), so one photo of a pullover is not drawn as often as a
+    thousand T-shirts together; the other balances give the photos the whole share."""
+    if photos == 0:
+        return 0.0
+    if balance == "class+top-up":
+        return photos / (photos + TOP_UP_PHOTOS)
+    return 1.0
+
+
 def draw_weights(main_labels: np.ndarray, extra: ExtraImages) -> np.ndarray | None:
     """How likely each image (main ones first, then the extra ones) is to fill one of an epoch's
     extra slots; None for "none", whose draws are uniform over the extra images.
 
     Every class gets a tenth of the slots. Within a class they go to its photos (over its
-    sources as source_share() says, and evenly over a source's photos), or to its main images
-    when it has no photo, so that a class the team never photographed keeps its share instead
-    of being crowded out by those it did."""
+    sources as source_share() says, and evenly over a source's photos) and, for the part
+    photo_share() leaves, to its main images: all of them when it has no photo, so that a class
+    the team never photographed keeps its share instead of being crowded out by those it did."""
     if extra.balance == "none":
         return None
     n_main = len(main_labels)
@@ -124,15 +138,17 @@ def draw_weights(main_labels: np.ndarray, extra: ExtraImages) -> np.ndarray | No
     groups = np.asarray(extra.groups if extra.groups is not None else [""] * len(extra.labels), dtype=object)
     for label in range(NUM_CLASSES):
         photos = np.flatnonzero(extra.labels == label)
-        if len(photos) == 0:
-            stand_ins = np.flatnonzero(main_labels == label)
-            weights[stand_ins] = 1 / len(stand_ins) if len(stand_ins) else 0
+        photo_part = photo_share(len(photos), extra.balance)
+        stand_ins = np.flatnonzero(main_labels == label)
+        if len(stand_ins):
+            weights[stand_ins] = (1 - photo_part) / len(stand_ins)
+        if photo_part == 0:
             continue
         members = {source: photos[groups[photos] == source] for source in sorted(set(groups[photos]))}
         shares = {source: source_share(len(m), extra.balance) for source, m in members.items()}
         total = sum(shares.values())
         for source, m in members.items():
-            weights[n_main + m] = shares[source] / (total * len(m))
+            weights[n_main + m] = photo_part * shares[source] / (total * len(m))
     return weights / weights.sum()
 
 

@@ -407,3 +407,23 @@ def test_a_fine_tune_of_fast_keeps_the_rate_its_defaults_were_chosen_at():
     assert TrainConfig.for_finetune(parent, finetune_from=1).lr == pytest.approx(6e-4)
     assert TrainConfig.for_finetune({**parent, "preset": "best"}, finetune_from=1).lr == pytest.approx(
         PRESETS["best"].lr * 0.3)
+
+
+def test_top_up_trusts_a_class_s_photos_as_they_grow():
+    main_labels = np.repeat(np.arange(10), 100)
+    # One pullover photo, K sandal photos, 50 K T-shirt photos, nothing else.
+    k = training.TOP_UP_PHOTOS
+    labels = np.array([2] + [5] * k + [0] * (50 * k))
+    extra = training.ExtraImages(np.zeros((len(labels), 28, 28), np.uint8), labels, 0.5, balance="class+top-up")
+    weights = training.draw_weights(main_labels, extra)
+    photos, stand_ins = weights[len(main_labels):], weights[:len(main_labels)]
+
+    for label in range(10):  # every class still a tenth, photos and stand-ins together
+        assert photos[labels == label].sum() + stand_ins[main_labels == label].sum() == pytest.approx(0.1)
+    assert photos[labels == 2].sum() == pytest.approx(0.1 / (k + 1))  # the one pullover: 1/(K+1) of its tenth
+    assert photos[labels == 5].sum() == pytest.approx(0.05)  # K sandals: half
+    assert photos[labels == 0].sum() == pytest.approx(0.1 * 50 / 51)  # many T-shirts: nearly all photos
+    assert stand_ins[main_labels == 7].sum() == pytest.approx(0.1)  # no photo: all Fashion-MNIST
+
+    by_class = training.draw_weights(main_labels, training.ExtraImages(extra.images, labels, 0.5, balance="class"))
+    assert by_class[len(main_labels):][labels == 2].sum() == pytest.approx(0.1)  # "class": one photo, whole tenth
