@@ -27,7 +27,7 @@ def test_the_quick_benchmark_writes_sane_figures_for_each_contender(tmp_path):
 
     done = subprocess.run(
         [sys.executable, "-m", "tools.bench", "--quick", "--limit", "2048", "--threads", "1", "--budget", "0.17",
-         "--json", str(out)],
+         "--budget-seeds", "2", "--json", str(out)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
     )
 
@@ -50,6 +50,12 @@ def test_the_quick_benchmark_writes_sane_figures_for_each_contender(tmp_path):
     assert budgeted["plan"]["budget_s"] == pytest.approx(10.2) and result["budget_min"] == 0.17
     assert budgeted["train_s"] <= 10.2 * 1.05  # the schedule ends inside the budget (timing slack)
     assert budgeted["epochs_run"] == len(budgeted["epochs"]) >= 1
+    # ...twice, seeds 0 and 1: the table's figures are seed 0's, the line below gives both and their mean.
+    seeds = budgeted["seeds"]
+    assert [run["seed"] for run in seeds] == [0, 1] and seeds[0]["test_acc"] == budgeted["test_acc"]
+    assert all(0 < run["test_acc"] <= 1 and run["train_s"] <= 10.2 * 1.05 and run["steps"] > 0 for run in seeds)
+    assert f"{bench.BUDGET_NAME} with seeds 0-1: {seeds[0]['test_acc'] * 100:.2f}, " in done.stdout
+    assert "seeds" not in result["fast"]  # only the budget run repeats
     assert f"{bench.BUDGET_NAME} vs reference" in done.stdout
     assert result["reference"]["test_acc"] > 0.2  # four Adam steps on the notebook's model: well past chance
     reference = result["reference"]
@@ -170,3 +176,17 @@ def test_a_budget_too_small_on_a_busy_machine_is_reported_and_the_rest_still_com
     assert f"{bench.BUDGET_NAME}: not trained: A budget of 2 min is too small" in text
     assert "fast vs reference: +2.00 pts; training time x1.00" in text
     assert "(emulating an AVX2-only CPU: ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2)" in text
+
+
+def test_the_seeds_line_gives_each_run_their_mean_and_range():
+    seeds = [{"seed": 0, "test_acc": 0.9368}, {"seed": 1, "test_acc": 0.9317}, {"seed": 2, "test_acc": 0.9360}]
+    line = bench.seeds_line(bench.BUDGET_NAME, seeds)
+    # (93.68 + 93.17 + 93.60) / 3 = 93.483...
+    assert line == (f"{bench.BUDGET_NAME} with seeds 0-2: 93.68, 93.17, 93.60 %; mean 93.48 %, 93.17-93.68 % "
+                    "(the table shows seed 0)")
+
+
+def test_budget_seeds_below_one_are_refused(capsys):
+    with pytest.raises(SystemExit):
+        bench.main(["--budget-seeds", "0"])
+    assert "--budget-seeds must be at least 1" in capsys.readouterr().err
